@@ -1,0 +1,149 @@
+"""Score a predictions file against a ground-truth table: the engine behind `nas-harness correlate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.metrics import score
+from harness.benchmarks.base import GroundTruth
+from harness.benchmarks.published import read_csv_checked
+from harness.errors import ArchKeyError, DataFileError, HarnessError
+from harness.spaces import get_space
+
+
+def _examples(items, n: int = 3) -> str:
+    items = list(items)
+    shown = ", ".join(repr(str(i)) for i in items[:n])
+    return shown + (", ..." if len(items) > n else "")
+
+
+def read_predictions(
+    path: str | Path, space_name: str, key_column: str = "key", score_column: str = "score"
+) -> pd.DataFrame:
+    """Predictions as a frame with columns key (canonical form of the space) and score."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: predictions file not found; check the path")
+    fix = f"expected a CSV with columns '{key_column}' and '{score_column}'"
+    frame = read_csv_checked(
+        path, [key_column, score_column], fix + " (see --key-column/--score-column)", (key_column,)
+    )
+    space = get_space(space_name)
+    keys, bad = [], []
+    for raw in frame[key_column].astype(str):
+        try:
+            keys.append(space.key(space.parse(raw)))
+        except ArchKeyError as exc:
+            bad.append((raw, exc))
+            keys.append(None)
+    if bad:
+        raise ArchKeyError(
+            f"{path}: {len(bad)} of {len(frame)} keys are not {space_name} architectures "
+            f"({_examples(b[0] for b in bad)}); first problem: {bad[0][1]}"
+        )
+    scores = pd.to_numeric(frame[score_column], errors="coerce").to_numpy(dtype=float)
+    n_bad = int(np.sum(~np.isfinite(scores)))
+    if n_bad:
+        rows = [keys[i] for i in np.flatnonzero(~np.isfinite(scores))]
+        raise DataFileError(
+            f"{path}: {n_bad} score(s) in '{score_column}' are NaN, empty or not numbers "
+            f"(keys {_examples(rows)}); fix or drop those rows"
+        )
+    out = pd.DataFrame({"key": keys, "score": scores})
+    dup = out["key"].duplicated(keep=False)
+    if dup.any():
+        raise DataFileError(
+            f"{path}: {int(out.loc[dup, 'key'].nunique())} architecture(s) appear more than once "
+            f"({_examples(out.loc[dup, 'key'].unique())}); keep one row per architecture"
+        )
+    return out
+
+
+@dataclass
+class Correlation:
+    benchmark: str
+    networks: str
+    n: int
+    n_predictions: int
+    n_benchmark_unscored: int
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "benchmark": self.benchmark,
+            "networks": self.networks,
+            "n": self.n,
+            "n_predictions": self.n_predictions,
+            "n_benchmark_unscored": self.n_benchmark_unscored,
+            "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
+        }
+
+
+def join_with_truth(
+    predictions: pd.DataFrame, truth: GroundTruth, networks: str = "distinct", intersect: bool = False,
+    source: str = "predictions",
+) -> pd.DataFrame:
+    """Frame of (key, score, accuracy): one row per scored network.
+
+    networks='distinct' scores each distinct network once (equivalent codes collapse to their
+    canonical key; scores and accuracies are averaged within a class); 'all' keeps every code.
+    """
+    if networks not in ("distinct", "all"):
+        raise HarnessError(f"--networks must be 'distinct' or 'all', not {networks!r}")
+    space = get_space(truth.space)
+    gt = truth.frame[["key", "accuracy"]].copy()
+    pred = predictions.copy()
+    if networks == "distinct":
+        gt["key"] = gt["key"].map(space.canonical_key)
+        pred["key"] = pred["key"].map(space.canonical_key)
+        gt = gt.groupby("key", sort=False, as_index=False)["accuracy"].mean()
+        pred = pred.groupby("key", sort=False, as_index=False)["score"].mean()
+    unknown = sorted(set(pred["key"]) - set(gt["key"]))
+    if unknown and not intersect:
+        raise DataFileError(
+            f"{source}: {len(unknown)} of {len(pred)} architectures are not in benchmark "
+            f"'{truth.name}' ({_examples(unknown)}); check --benchmark, or pass --intersect "
+            f"to score only the shared ones"
+        )
+    joined = pred.merge(gt, on="key", how="inner")
+    if len(joined) < 3:
+        raise DataFileError(
+            f"{source}: only {len(joined)} architecture(s) are shared with benchmark "
+            f"'{truth.name}'; need at least 3 to rank"
+        )
+    return joined
+
+
+def correlate(
+    predictions: pd.DataFrame,
+    truth: GroundTruth,
+    networks: str = "distinct",
+    metrics: list[str] | None = None,
+    intersect: bool = False,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    source: str = "predictions",
+) -> Correlation:
+    joined = join_with_truth(predictions, truth, networks, intersect, source)
+    results = score(
+        joined["score"].to_numpy(float),
+        joined["accuracy"].to_numpy(float),
+        metrics=metrics,
+        ci=n_resamples > 0,
+        n_resamples=max(n_resamples, 1),
+        seed=seed,
+    )
+    n_truth = truth.frame["key"].map(get_space(truth.space).canonical_key).nunique() \
+        if networks == "distinct" else len(truth.frame)
+    return Correlation(
+        benchmark=truth.name,
+        networks=networks,
+        n=len(joined),
+        n_predictions=len(predictions),
+        n_benchmark_unscored=int(n_truth - len(joined)),
+        metrics=results,
+    )

@@ -1,0 +1,173 @@
+"""The common ground-truth table, its provenance, the data directory and the benchmark registry.
+
+Every adapter returns a `GroundTruth`: one row per architecture key with the columns in
+`GT_COLUMNS`, plus where the numbers came from (file, sha256, metric name).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import DataFileError
+from harness.io import sha256_of
+from harness.registry import Registry
+
+# key: canonical architecture key; accuracy: mean over seeds (%); accuracy_std: std over seeds;
+# n_seeds; params / flops: of the stand-alone network where known (else NaN);
+# dataset, split, epochs: what the accuracy was measured on.
+GT_COLUMNS = [
+    "key",
+    "accuracy",
+    "accuracy_std",
+    "n_seeds",
+    "params",
+    "flops",
+    "dataset",
+    "split",
+    "epochs",
+]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    file: str
+    sha256: str
+    metric: str
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "metric": self.metric, "source": self.source}
+
+
+@dataclass
+class GroundTruth:
+    """A benchmark's published accuracies in the common schema."""
+
+    name: str
+    space: str
+    frame: pd.DataFrame
+    provenance: Provenance
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in GT_COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"ground truth '{self.name}' lacks columns {missing}")
+        self.frame = self.frame[GT_COLUMNS + [c for c in self.frame.columns if c not in GT_COLUMNS]]
+        self.frame = self.frame.reset_index(drop=True)
+
+    @property
+    def n_architectures(self) -> int:
+        return len(self.frame)
+
+    def accuracy_by_key(self) -> pd.Series:
+        return self.frame.set_index("key")["accuracy"]
+
+    def summary(self) -> dict:
+        from harness.spaces import get_space
+
+        space = get_space(self.space)
+        frame = self.frame
+        n_distinct = int(frame["key"].map(space.canonical_key).nunique())
+        # Among tied rows (equivalent codes repeat results) name the canonical key, then the smallest.
+        is_canonical = frame["key"] == frame["key"].map(space.canonical_key)
+        order = frame.assign(_canon=~is_canonical).sort_values(["_canon", "key"], kind="stable")
+        best = order.loc[order["accuracy"].idxmax()]
+        worst = order.loc[order["accuracy"].idxmin()]
+        return {
+            "name": self.name,
+            "space": self.space,
+            "n_architectures": int(len(frame)),
+            "n_distinct": n_distinct,
+            "best_key": str(best["key"]),
+            "best_accuracy": round(float(best["accuracy"]), 4),
+            "worst_key": str(worst["key"]),
+            "worst_accuracy": round(float(worst["accuracy"]), 4),
+            "mean_accuracy": round(float(frame["accuracy"].mean()), 4),
+            "dataset": str(best["dataset"]),
+            "split": str(best["split"]),
+            "epochs": None if pd.isna(best["epochs"]) else int(best["epochs"]),
+            "metric": self.provenance.metric,
+            "file": self.provenance.file,
+            "sha256": self.provenance.sha256,
+            "source": self.provenance.source,
+            **self.extra,
+        }
+
+
+def make_frame(rows: dict[str, list], **constant) -> pd.DataFrame:
+    """Build a GT frame from column lists, filling constant columns and missing ones with NaN."""
+    n = len(rows["key"])
+    data = dict(rows)
+    for name, value in constant.items():
+        data[name] = [value] * n
+    for name in GT_COLUMNS:
+        data.setdefault(name, [np.nan] * n)
+    return pd.DataFrame(data)
+
+
+# ---------------------------------------------------------------- data directory
+
+
+def user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nas-harness"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """`--data-dir`, then `HARNESS_DATA_DIR`, then the user cache."""
+    if data_dir:
+        return Path(data_dir)
+    env = os.environ.get("HARNESS_DATA_DIR")
+    if env:
+        return Path(env)
+    return user_cache_dir()
+
+
+def verify_file(path: Path, sha256: str | None, what: str) -> str:
+    """Check that `path` exists and matches `sha256` (when known); return its actual sha256."""
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found; {what}")
+    actual = sha256_of(path)
+    if sha256 and actual != sha256:
+        raise DataFileError(
+            f"{path}: wrong checksum (sha256 {actual[:12]}..., expected {sha256[:12]}...); "
+            f"the file is corrupt or a different version: replace it ({what})"
+        )
+    return actual
+
+
+# ---------------------------------------------------------------- registry of benchmarks
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    space: str
+    description: str
+    loader: Callable[[Path], GroundTruth]
+    files: tuple[str, ...] = ()  # names in harness.benchmarks.files.KNOWN_FILES
+
+
+BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark")
+
+
+def register_benchmark(name: str, space: str, description: str, files: tuple[str, ...] = ()):
+    """Decorator for `loader(data_dir) -> GroundTruth`."""
+
+    def decorator(loader: Callable[[Path], GroundTruth]):
+        BENCHMARKS.add(name, BenchmarkSpec(name, space, description, loader, files))
+        return loader
+
+    return decorator
+
+
+def load_benchmark(name: str, data_dir: str | os.PathLike | None = None) -> GroundTruth:
+    spec = BENCHMARKS.get(name)
+    return spec.loader(resolve_data_dir(data_dir))

@@ -1,0 +1,115 @@
+"""Registry of the published ground-truth files the harness knows: where they live and their sha256.
+
+Paths are relative to the data directory (`--data-dir`, `HARNESS_DATA_DIR`, or the user cache).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.benchmarks.base import resolve_data_dir, verify_file
+from harness.errors import DataFileError
+from harness.io import sha256_of
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    name: str
+    relpath: str
+    url: str
+    sha256: str | None
+    description: str
+    note: str = ""  # licence or handling notes shown by `gt fetch`
+
+    def path(self, data_dir: str | os.PathLike | None = None) -> Path:
+        return resolve_data_dir(data_dir) / self.relpath
+
+    def how_to_get(self, data_dir: str | os.PathLike | None = None) -> str:
+        target = self.path(data_dir)
+        return f"download {self.url} and put it at {target} (or pass --data-dir / set HARNESS_DATA_DIR)"
+
+    def verified_path(self, data_dir: str | os.PathLike | None = None) -> Path:
+        """The file's path after checking that it exists and has the registered sha256."""
+        path = self.path(data_dir)
+        verify_file(path, self.sha256, self.how_to_get(data_dir))
+        return path
+
+
+KNOWN_FILES: Registry[KnownFile] = Registry("ground-truth file")
+
+
+def known_file(*args, **kwargs) -> KnownFile:
+    entry = KnownFile(*args, **kwargs)
+    return KNOWN_FILES.add(entry.name, entry)
+
+
+known_file(
+    "pooling-results",
+    "pooling/resnet20_baselines_mixture.csv",
+    "https://raw.githubusercontent.com/mehravehj/Balanced-Mixture-of-SuperNets/"
+    "6ff0070b962a7196db17674c88914f5390090efb/results/resnet20_baselines_mixture.csv",
+    "623be4f3f616810ed06cbbabf096bcb7e75c2120286edf32bc3fa4cc7035f386",
+    "Pooling benchmark (ResNet20, CIFAR-10): stand-alone and supernet accuracies of 36 architectures",
+    "published results of the Balanced Mixture of SuperNets repository (no licence file)",
+)
+known_file(
+    "pooling-lookup",
+    "pooling/rn20_lookup_space.csv",
+    "https://raw.githubusercontent.com/mehravehj/Balanced-Mixture-of-SuperNets/"
+    "6ff0070b962a7196db17674c88914f5390090efb/experiments/Pooling%20Experiments/resnet20/"
+    "Balanced%20Mixture/rn20_lookup_space.csv",
+    "7482ab6b928c6728ac06826a036e51947f28d6440a74e2930f361e9ba8055a42",
+    "Pooling benchmark: architecture id -> [b1,b2,b3] and 10-bit pooling code",
+)
+known_file(
+    "nb-macro-cifar10",
+    "nb_macro/nas-bench-macro_cifar10.json",
+    "https://raw.githubusercontent.com/xiusu/NAS-Bench-Macro/"
+    "61a2bfc2ca0dce04d0997e6cf498047c27d6acf2/data/nas-bench-macro_cifar10.json",
+    "686dee8363cc21cca8c1f321ad5749454f2d9b9ca5972682e137e539bc522297",
+    "NAS-Bench-Macro (CIFAR-10): 6,561 codes, 3 seeds each",
+    "Apache License 2.0, Copyright 2021 Xiu Su",
+)
+
+
+def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
+    """Download a known file into the data directory and verify it; a precise error offline."""
+    entry = KNOWN_FILES.get(name)
+    target = entry.path(data_dir)
+    if target.is_file():
+        return entry.verified_path(data_dir)
+    if not entry.sha256:
+        # Without a published checksum a download cannot be verified (and some hosts answer with
+        # an HTML page): the user fetches it by hand.
+        raise DataFileError(
+            f"{target}: '{name}' has no published sha256, so it is not downloaded automatically; "
+            f"{entry.how_to_get(data_dir)}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as src:
+            shutil.copyfileobj(src, out)
+        actual = sha256_of(tmp)
+        if entry.sha256 and actual != entry.sha256:
+            raise DataFileError(
+                f"{entry.url}: downloaded file has sha256 {actual[:12]}..., expected "
+                f"{entry.sha256[:12]}...; the source changed: {entry.how_to_get(data_dir)}"
+            )
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise DataFileError(
+            f"{target}: could not download ({exc.__class__.__name__}: {exc}); "
+            f"{entry.how_to_get(data_dir)}"
+        ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

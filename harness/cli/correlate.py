@@ -1,0 +1,63 @@
+"""`nas-harness correlate PRED.csv --benchmark NAME`."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from harness.cli.main import echo_json
+from harness.cli.options import data_dir_option, json_option
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"benchmark {result['benchmark']}  networks {result['networks']}  n {result['n']}"
+        f"  (unscored in benchmark: {result['n_benchmark_unscored']})",
+        f"{'metric':<20} {'value':>8} {'95% CI':>20}  better",
+    ]
+    for name, m in result["metrics"].items():
+        value = "nan" if m["value"] is None or math.isnan(m["value"]) else f"{m['value']:.4f}"
+        if m.get("ci_low") is None or any(math.isnan(v) for v in (m["ci_low"], m["ci_high"])):
+            ci = "-"
+        else:
+            ci = f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+        better = "higher" if m["higher_is_better"] else "lower"
+        lines.append(f"{name:<20} {value:>8} {ci:>20}  {better}")
+    return "\n".join(lines)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("correlate")
+    @click.argument("predictions", type=click.Path(dir_okay=False))
+    @click.option("--benchmark", "-b", required=True, help="Ground-truth benchmark (nas-harness ls benchmarks).")
+    @click.option("--key-column", default="key", show_default=True)
+    @click.option("--score-column", default="score", show_default=True)
+    @click.option(
+        "--networks",
+        type=click.Choice(["distinct", "all"]),
+        default="distinct",
+        show_default=True,
+        help="distinct: score each distinct network once (equivalent codes merged); all: every code.",
+    )
+    @click.option("--metric", "metrics", multiple=True, help="Metric name; repeat for several (default: all).")
+    @click.option("--intersect", is_flag=True, help="Score only architectures present in both files.")
+    @click.option("--bootstrap", "n_resamples", default=1000, show_default=True, help="Bootstrap resamples (0: no CI).")
+    @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+    @data_dir_option
+    @json_option
+    def correlate_cmd(predictions, benchmark, key_column, score_column, networks, metrics,
+                      intersect, n_resamples, seed, data_dir, as_json) -> None:
+        """Rank correlation of supernet scores in PREDICTIONS with a benchmark's ground truth."""
+        from harness.analysis.correlate import correlate, read_predictions
+        from harness.benchmarks import BENCHMARKS, load_benchmark
+
+        spec = BENCHMARKS.get(benchmark)
+        pred = read_predictions(predictions, spec.space, key_column, score_column)
+        truth = load_benchmark(benchmark, data_dir)
+        result = correlate(pred, truth, networks, list(metrics) or None, intersect, n_resamples,
+                           seed, source=predictions).to_dict()
+        if as_json:
+            echo_json(result)
+        else:
+            click.echo(format_table(result))

@@ -1,0 +1,60 @@
+"""`nas-harness ls [spaces|benchmarks|metrics|samplers]`."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli.main import echo_json
+from harness.cli.options import json_option
+
+KINDS = ("spaces", "benchmarks", "metrics", "samplers")
+
+
+def list_items(kind: str) -> list[dict]:
+    if kind == "spaces":
+        from harness.spaces import SPACES, get_space
+
+        return [
+            {"name": n, "size": get_space(n).size, "description": get_space(n).description}
+            for n in SPACES
+        ]
+    if kind == "benchmarks":
+        from harness.benchmarks import BENCHMARKS
+
+        return [
+            {"name": n, "space": BENCHMARKS.get(n).space, "description": BENCHMARKS.get(n).description}
+            for n in BENCHMARKS
+        ]
+    if kind == "metrics":
+        from harness.analysis.metrics import list_metrics
+
+        return [
+            {"name": m.name, "higher_is_better": m.higher_is_better, "definition": m.definition}
+            for m in list_metrics()
+        ]
+    try:
+        from harness.samplers import SAMPLERS
+    except ModuleNotFoundError:
+        return []
+    return [{"name": n, "description": SAMPLERS.get(n).description} for n in SAMPLERS]
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("ls")
+    @click.argument("kind", type=click.Choice(KINDS), required=False)
+    @json_option
+    def ls(kind: str | None, as_json: bool) -> None:
+        """List registered spaces, benchmarks, metrics and samplers."""
+        kinds = [kind] if kind else list(KINDS)
+        listing = {k: list_items(k) for k in kinds}
+        if as_json:
+            echo_json(listing[kind] if kind else listing)
+            return
+        for k in kinds:
+            click.echo(f"{k}:")
+            for item in listing[k]:
+                extra = item.get("description") or item.get("definition", "")
+                hib = ""
+                if "higher_is_better" in item:
+                    hib = " (higher is better)" if item["higher_is_better"] else " (lower is better)"
+                click.echo(f"  {item['name']:<22} {extra}{hib}")

@@ -1,0 +1,65 @@
+"""The `nas-harness` entry point: a click group whose user errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+
+
+class UserError(click.ClickException):
+    """A HarnessError on its way out: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class HarnessGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            raise UserError(str(exc)) from None
+
+
+def echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nas-harness")
+def cli() -> None:
+    """Train weight-sharing supernets under different samplers and score their rankings."""
+
+
+def _register_commands() -> None:
+    from harness.cli import correlate, gt, ls, space
+
+    for module in (ls, space, gt, correlate):
+        module.register(cli)
+    # Later stages register when present; the foundation works without them.
+    for name in ("train", "evaluate", "bench", "reproduce", "report", "check"):
+        try:
+            module = __import__(f"harness.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"harness.cli.{name}":
+                raise
+            continue
+        module.register(cli)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli.main(prog_name="nas-harness")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

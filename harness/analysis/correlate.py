@@ -21,13 +21,25 @@ def _examples(items, n: int = 3) -> str:
     return shown + (", ..." if len(items) > n else "")
 
 
+SCORE_COLUMNS = ("score", "supernet_accuracy")
+
+
 def read_predictions(
-    path: str | Path, space_name: str, key_column: str = "key", score_column: str = "score"
+    path: str | Path, space_name: str, key_column: str = "key", score_column: str | None = None
 ) -> pd.DataFrame:
-    """Predictions as a frame with columns key (canonical form of the space) and score."""
+    """Predictions as a frame with columns key (canonical form of the space) and score.
+
+    Without `score_column`, the first of SCORE_COLUMNS present in the file is used.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: predictions file not found; check the path")
+    if score_column is None:
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            header = []
+        score_column = next((c for c in SCORE_COLUMNS if c in header), SCORE_COLUMNS[0])
     fix = f"expected a CSV with columns '{key_column}' and '{score_column}'"
     frame = read_csv_checked(
         path, [key_column, score_column], fix + " (see --key-column/--score-column)", (key_column,)

@@ -32,7 +32,8 @@ def register(cli: click.Group) -> None:
     @click.argument("predictions", type=click.Path(dir_okay=False))
     @click.option("--benchmark", "-b", required=True, help="Ground-truth benchmark (nas-harness ls benchmarks).")
     @click.option("--key-column", default="key", show_default=True)
-    @click.option("--score-column", default="score", show_default=True)
+    @click.option("--score-column", default=None,
+                  help="Score column (default: 'score', else 'supernet_accuracy' as evaluate writes).")
     @click.option(
         "--networks",
         type=click.Choice(["distinct", "all"]),

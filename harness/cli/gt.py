@@ -79,3 +79,61 @@ def register(cli: click.Group) -> None:
             )
         atomic_write_csv(out, frame[["key", column]].rename(columns={column: "score"}))
         click.echo(f"wrote {len(frame)} rows to {out}")
+
+    register_train(gt_group)
+
+
+def register_train(gt_group: click.Group) -> None:
+    @gt_group.command("train")
+    @click.option("--space", required=True)
+    @click.option("--dataset", default="fashion-mnist", show_default=True)
+    @click.option("--archs", default="all", show_default=True,
+                  help="all | distinct | stratified:N | sample:N | FILE of keys.")
+    @click.option("--seeds", default="0,1", show_default=True, help="Comma-separated training seeds.")
+    @click.option("--name", required=True, help="Table name, e.g. pooling-fmnist.")
+    @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+                  help="Folder for NAME.csv, NAME.json and NAME.runs.jsonl.")
+    @click.option("--subset", type=int, default=10000, show_default=True)
+    @click.option("--test-subset", type=int, default=None)
+    @click.option("--resize", type=int, default=None)
+    @click.option("--width-mult", type=float, default=0.5, show_default=True)
+    @click.option("--net-option", "net_options", multiple=True, metavar="KEY=VALUE")
+    @click.option("--epochs", type=int, default=8, show_default=True)
+    @click.option("--batch-size", type=int, default=128, show_default=True)
+    @click.option("--lr", type=float, default=0.05, show_default=True)
+    @click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+    @click.option("--threads", type=int, default=None)
+    @click.option("--sample-seed", type=int, default=0, show_default=True)
+    @click.option("--quiet", is_flag=True)
+    def train(space, dataset, archs, seeds, name, out, subset, test_subset, resize, width_mult,
+              net_options, epochs, batch_size, lr, weight_decay, threads, sample_seed, quiet) -> None:
+        """Ground truth by stand-alone training, one architecture at a time (resumable)."""
+        import shlex
+        import sys
+
+        from harness.cli.train import parse_options
+        from harness.errors import HarnessError
+        from harness.evaluate import resolve_archs
+        from harness.spaces import get_space
+        from harness.train.standalone import StandaloneRecipe, gt_train, stratified_archs
+
+        space_obj = get_space(space)
+        if archs.startswith("stratified:"):
+            try:
+                arch_list = stratified_archs(space_obj, int(archs.split(":", 1)[1]), sample_seed)
+            except ValueError:
+                raise HarnessError(f"--archs {archs!r}: N in stratified:N must be an integer") from None
+        else:
+            arch_list = resolve_archs(space_obj, archs, sample_seed)
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise HarnessError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        recipe = StandaloneRecipe(
+            dataset=dataset, subset=subset, test_subset=test_subset, resize=resize,
+            width_mult=width_mult, net_options=parse_options(net_options, "--net-option"),
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, threads=threads,
+        )
+        command = "nas-harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        table = gt_train(space, arch_list, seed_list, recipe, Path(out), name, command, not quiet)
+        click.echo(f"{name}: {len(table)} architectures -> {Path(out) / (name + '.csv')}")

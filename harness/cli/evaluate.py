@@ -1,0 +1,24 @@
+"""`nas-harness evaluate RUN_DIR --archs ... --out PRED.csv`."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("evaluate")
+    @click.argument("run_dir", type=click.Path(file_okay=False))
+    @click.option("--archs", default="distinct", show_default=True,
+                  help="all | distinct | sample:N | FILE of keys.")
+    @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+    @click.option("--bn-eval", type=click.Choice(["batch", "recalibrate", "running"]), default=None,
+                  help="Override the run's BN evaluation mode.")
+    @click.option("--split", default=None, help="Evaluation split (default: the run's, supernet-val).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample:N.")
+    @click.option("--quiet", is_flag=True)
+    def evaluate(run_dir, archs, out, bn_eval, split, seed, quiet) -> None:
+        """Supernet accuracy and loss of each architecture (each distinct network once)."""
+        from harness.evaluate import evaluate_run
+
+        frame = evaluate_run(run_dir, archs, out, bn_eval, split, seed, progress=not quiet)
+        click.echo(f"wrote {len(frame)} architectures to {out}")

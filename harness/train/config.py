@@ -1,0 +1,168 @@
+"""Run configuration: a frozen dataclass, profiles as named overrides, provenance of every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import HarnessError, did_you_mean
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a supernet run. Its hash names the run's cache entry."""
+
+    space: str
+    benchmark: str | None = None
+    sampler: str = "uniform"
+    sampler_options: dict = field(default_factory=dict)
+    profile: str = "smoke"
+    seed: int = 0
+    # data
+    dataset: str = "fashion-mnist"
+    data_root: str | None = None
+    subset: int | None = None
+    resize: int | None = None
+    download: bool = False
+    augment: bool = False
+    # network
+    width_mult: float = 1.0
+    net_options: dict = field(default_factory=dict)
+    # schedule
+    epochs: int = 2
+    warmup_epochs: int = 0
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_schedule: str = "cosine"  # cosine | step | constant
+    lr_milestones: tuple = ()
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    grad_clip: float | None = 5.0
+    steps_per_epoch: int | None = None  # cap, for smoke runs
+    unused_params_move: bool = False  # whether off-path parameters take weight decay / momentum
+    # evaluation
+    bn_eval: str = "batch"  # batch | recalibrate | running
+    bn_recalibration_batches: int = 10
+    eval_batch_size: int = 500
+    eval_split: str = "supernet-val"
+    # hardware
+    device: str = "cpu"
+    amp: bool = False
+    channels_last: bool = False
+    num_threads: int | None = None
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+    def hash(self) -> str:
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("device", "num_threads")}
+        text = json.dumps(relevant, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise HarnessError(f"unknown run config field(s) {unknown}{did_you_mean(unknown[0], known)}")
+        data = dict(data)
+        if "lr_milestones" in data:
+            data["lr_milestones"] = tuple(data["lr_milestones"])
+        return cls(**data)
+
+
+# Profiles: named overrides per space. `paper` is the published recipe (for a GPU), `cpu` the
+# Fashion-MNIST mini benchmark (about an hour a table on 2 cores), `smoke` a few minutes for CI.
+_FMNIST = {"dataset": "fashion-mnist", "download": False}
+PROFILES: dict[str, dict[str, dict]] = {
+    "smoke": {
+        "*": {**_FMNIST, "subset": 2000, "epochs": 2, "warmup_epochs": 1, "batch_size": 128,
+              "lr": 0.05, "width_mult": 0.25, "eval_batch_size": 500},
+        "nb201": {"net_options": {"cells_per_stage": 1}},
+        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
+    },
+    "cpu": {
+        "*": {**_FMNIST, "subset": 10000, "epochs": 12, "warmup_epochs": 4, "batch_size": 128,
+              "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000},
+        "nb201": {"net_options": {"cells_per_stage": 2}},
+        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
+    },
+    "paper": {
+        "*": {"dataset": "cifar10", "download": True, "augment": True, "device": "cuda",
+              "amp": True, "channels_last": True},
+        "pooling": {"benchmark": "pooling", "epochs": 300, "warmup_epochs": 50, "batch_size": 512,
+                    "lr": 0.1, "weight_decay": 1e-3, "lr_schedule": "cosine"},
+        "nb-macro": {"benchmark": "nb-macro", "epochs": 70, "warmup_epochs": 20, "batch_size": 512,
+                     "lr": 0.1, "weight_decay": 5e-4, "lr_schedule": "cosine"},
+        "nb201": {"benchmark": "nb201-cifar10", "epochs": 250, "warmup_epochs": 50,
+                  "batch_size": 256, "lr": 0.05, "weight_decay": 5e-4},
+        "mobilenet": {"dataset": "imagenet", "epochs": 120, "warmup_epochs": 20,
+                      "batch_size": 512, "lr": 0.1, "weight_decay": 4e-5, "resize": 224},
+    },
+}
+
+
+def profile_overrides(profile: str, space: str) -> dict:
+    if profile not in PROFILES:
+        raise HarnessError(f"unknown profile '{profile}'{did_you_mean(profile, PROFILES)}; "
+                           f"known: {', '.join(PROFILES)}")
+    table = PROFILES[profile]
+    merged = dict(table.get("*", {}))
+    for key, value in table.get(space, {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
+    """Profile defaults for `space`, then explicit overrides (None means 'not given')."""
+    values = {"space": space, "profile": profile, **profile_overrides(profile, space)}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        else:
+            values[key] = value
+    return RunConfig.from_dict(values)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    commit = out.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           cwd=Path(__file__).resolve().parent, capture_output=True, text=True)
+    return commit + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def provenance() -> dict:
+    import platform
+
+    import torch
+
+    return {
+        "harness_version": __version__,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,109 @@
+"""Build everything a run needs from its config: data, supernet, optimizer, sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from harness.data import DataConfig, load_split, make_loader
+from harness.errors import HarnessError
+from harness.nets import NetConfig, build_supernet
+from harness.samplers import EpochContext, Sampler, build_sampler
+from harness.spaces import SearchSpace, get_space
+from harness.train.config import RunConfig
+
+PROBE_SIZE = 128
+
+
+def data_config(cfg: RunConfig) -> DataConfig:
+    return DataConfig(name=cfg.dataset, root=cfg.data_root, subset=cfg.subset, resize=cfg.resize,
+                      download=cfg.download, augment=cfg.augment)
+
+
+def net_config(cfg: RunConfig, data: DataConfig) -> NetConfig:
+    channels, size, _ = data.input_shape
+    try:
+        return NetConfig(in_channels=channels, num_classes=data.num_classes, input_size=size,
+                         width_mult=cfg.width_mult, **cfg.net_options)
+    except TypeError as exc:
+        raise HarnessError(f"bad net option in {sorted(cfg.net_options)}: {exc}") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise HarnessError(f"device '{name}' requested but CUDA is not available; pass --device cpu")
+    return torch.device(name)
+
+
+def init_supernet(space_name: str, ncfg: NetConfig, seed: int):
+    # Weight init reads torch's global generator: fork it so the run seed alone decides.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_supernet(space_name, ncfg)
+
+
+@dataclass
+class RunSetup:
+    cfg: RunConfig
+    space: SearchSpace
+    supernet: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    sampler: Sampler
+    scaler: object | None
+    train_set: object
+    val_set: object
+    device: torch.device
+    probe_batch: tuple
+
+    @property
+    def use_amp(self) -> bool:
+        return self.scaler is not None
+
+    def train_loader(self, generator: torch.Generator):
+        return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, generator=generator,
+                           drop_last=True)
+
+    def to_device(self, x, y):
+        x = x.to(self.device, non_blocking=True)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def epoch_context(self, epoch: int, run_dir: Path) -> EpochContext:
+        from harness.train.runner import epoch_generator
+
+        first = next(iter(self.train_loader(epoch_generator(self.cfg.seed, epoch, stream=1))))
+        return EpochContext(
+            epoch=epoch, epochs=self.cfg.epochs, supernet=self.supernet,
+            probe_batch=self.to_device(*self.probe_batch), train_batch=self.to_device(*first),
+            loss_fn=F.cross_entropy, device=self.device, run_dir=run_dir,
+        )
+
+
+def build_run(cfg: RunConfig) -> RunSetup:
+    from harness.train.runner import make_scheduler
+
+    device = resolve_device(cfg.device)
+    space = get_space(cfg.space)
+    data = data_config(cfg)
+    train_set = load_split(data, "supernet-train", cfg.seed)
+    val_set = load_split(data, "supernet-val", cfg.seed)
+    supernet = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
+    if cfg.channels_last:
+        supernet = supernet.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    scheduler = make_scheduler(optimizer, cfg)
+    sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
+                            **cfg.sampler_options)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    probe_loader = make_loader(val_set, min(PROBE_SIZE, len(val_set)), shuffle=False,
+                               generator=torch.Generator().manual_seed(cfg.seed))
+    probe_batch = next(iter(probe_loader))
+    return RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set, val_set,
+                    device, probe_batch)

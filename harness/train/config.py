@@ -88,13 +88,17 @@ PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
         "*": {**_FMNIST, "subset": 2000, "epochs": 2, "warmup_epochs": 1, "batch_size": 128,
               "lr": 0.05, "width_mult": 0.25, "eval_batch_size": 500},
-        "nb201": {"net_options": {"cells_per_stage": 1}},
+        "pooling": {"benchmark": "pooling-fmnist"},
+        "nb-macro": {"benchmark": "nb-macro-fmnist"},
+        "nb201": {"benchmark": "nb201-fmnist"},
         "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
     },
     "cpu": {
         "*": {**_FMNIST, "subset": 10000, "epochs": 12, "warmup_epochs": 4, "batch_size": 128,
               "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000},
-        "nb201": {"net_options": {"cells_per_stage": 2}},
+        "pooling": {"benchmark": "pooling-fmnist"},
+        "nb-macro": {"benchmark": "nb-macro-fmnist"},
+        "nb201": {"benchmark": "nb201-fmnist"},
         "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
     },
     "paper": {
@@ -126,9 +130,31 @@ def profile_overrides(profile: str, space: str) -> dict:
     return merged
 
 
+# A supernet scored against a benchmark the harness trained itself must see the same data and
+# network shape as the stand-alone networks: these fields come from the table's recipe.
+RECIPE_FIELDS = ("dataset", "resize", "width_mult", "net_options")
+
+
+def recipe_overrides(benchmark: str | None) -> dict:
+    if not benchmark:
+        return {}
+    from harness.benchmarks.generated import GENERATED, generated_table_path
+
+    if benchmark not in GENERATED:
+        return {}
+    path = generated_table_path(benchmark, None).with_suffix(".json")
+    if not path.is_file():
+        return {}
+    recipe = json.loads(path.read_text()).get("recipe", {})
+    return {k: recipe[k] for k in RECIPE_FIELDS if k in recipe}
+
+
 def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
-    """Profile defaults for `space`, then explicit overrides (None means 'not given')."""
+    """Profile defaults for `space`, then the benchmark recipe's data/network shape, then explicit
+    overrides (None means 'not given')."""
     values = {"space": space, "profile": profile, **profile_overrides(profile, space)}
+    benchmark = overrides.get("benchmark") or values.get("benchmark")
+    values.update(recipe_overrides(benchmark))
     for key, value in overrides.items():
         if value is None:
             continue

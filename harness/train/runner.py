@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -123,6 +124,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
         if snapshot is not None:
             atomic_write_json(run_dir / "snapshots" / f"epoch_{epoch:04d}.json", snapshot)
         setup.scheduler.step()
+        bad = [name for name, p in setup.supernet.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(
+                f"weights became non-finite in epoch {epoch + 1} ({bad[0]}, {len(bad)} tensors); "
+                f"the last good checkpoint is kept in {run_dir / 'checkpoints'}: lower --lr"
+            )
         save_checkpoint(
             ckpt_path, model=setup.supernet.state_dict(), optimizer=setup.optimizer.state_dict(),
             scheduler=setup.scheduler.state_dict(), sampler=setup.sampler.state_dict(),
@@ -154,6 +161,10 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             break
         if stop_after_steps is not None and global_step >= stop_after_steps:
             raise KeyboardInterrupt(f"stopped after {global_step} steps (test hook)")
+        if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == str(global_step):
+            # Test hook: park mid-epoch so a test can SIGKILL the process at a known point.
+            (run_dir / "paused").write_text(str(global_step))
+            time.sleep(600)
         x, y = setup.to_device(x, y)
         archs = sampler.paths(global_step)
         sampler.record(archs)

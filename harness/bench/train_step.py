@@ -33,10 +33,10 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _timed(fn, device) -> float:
+def _timed(device, fn, *args, **kwargs) -> float:
     _sync(device)
     start = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     _sync(device)
     return time.perf_counter() - start
 
@@ -67,8 +67,8 @@ def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int =
             _step(standalone, opt_alone, x, y)
         t_super, t_alone = [], []
         for _ in range(repeats):  # interleaved, so drift hits both sides alike
-            t_super.append(_timed(lambda: _step(supernet, opt_super, x, y, arch), device))
-            t_alone.append(_timed(lambda: _step(standalone, opt_alone, x, y), device))
+            t_super.append(_timed(device, _step, supernet, opt_super, x, y, arch))
+            t_alone.append(_timed(device, _step, standalone, opt_alone, x, y))
         s, a = statistics.median(t_super), statistics.median(t_alone)
         rows.append({"space": space_name, "arch": space.key(arch), "batch": batch_size,
                      "supernet_step_ms": round(1e3 * s, 2), "standalone_step_ms": round(1e3 * a, 2),
@@ -109,8 +109,9 @@ def pooling_eval_ratio(device: str = "cpu", quick: bool = False, **_) -> list[di
     t_super, t_alone = [0.0] * repeats, [0.0] * repeats
     for r in range(repeats + 1):
         for arch, net in zip(archs, standalones):
-            s_time = _timed(lambda: evaluate_archs(supernet, [arch], batches, "batch", device=device), device)
-            a_time = _timed(lambda: alone(net), device)
+            s_time = _timed(device, evaluate_archs, supernet, [arch], batches, "batch",
+                            device=device)
+            a_time = _timed(device, alone, net)
             if r > 0:  # the first pass warms up
                 t_super[r - 1] += s_time
                 t_alone[r - 1] += a_time

@@ -147,14 +147,11 @@ def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batc
     return results
 
 
-def evaluate_run(run_dir: str | Path, archs: str = "distinct", out: str | Path | None = None,
+def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out: str | Path | None = None,
                  bn_eval: str | None = None, split: str | None = None, seed: int = 0,
                  progress: bool = True) -> pd.DataFrame:
     """Score architectures with the run's last checkpoint; cached per (checkpoint, eval config)."""
-    from harness.data import load_split, make_loader
-    from harness.train.checkpoint import load_checkpoint
     from harness.train.runner import read_config
-    from harness.train.setup import data_config, init_supernet, net_config, resolve_device
 
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
@@ -162,7 +159,7 @@ def evaluate_run(run_dir: str | Path, archs: str = "distinct", out: str | Path |
         raise HarnessError(f"{run_dir}: the run has not finished; resume it with nas-harness train "
                            "--resume before evaluating")
     space = get_space(cfg.space)
-    wanted = resolve_archs(space, archs, seed)
+    wanted = resolve_archs(space, archs, seed) if isinstance(archs, str) else list(archs)
     bn_eval = bn_eval or cfg.bn_eval
     split = split or cfg.eval_split
     ckpt = run_dir / "checkpoints" / "last.pt"
@@ -176,18 +173,7 @@ def evaluate_run(run_dir: str | Path, archs: str = "distinct", out: str | Path |
     distinct = list(dict.fromkeys(space.canonical(a) for a in wanted))
     todo = [a for a in distinct if space.key(a) not in cache]
     if todo:
-        device = resolve_device(cfg.device)
-        data = data_config(cfg)
-        model = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
-        model.load_state_dict(load_checkpoint(ckpt)["model"])
-        eval_set = load_split(data, split, cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        batches = list(make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator))
-        recal = None
-        if bn_eval == "recalibrate":
-            train_set = load_split(data, "supernet-train", cfg.seed)
-            loader = make_loader(train_set, cfg.batch_size, shuffle=True, generator=generator)
-            recal = [b for _, b in zip(range(cfg.bn_recalibration_batches), loader)]
+        model, batches, recal, device = load_for_evaluation(run_dir, split, bn_eval)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         with open(cache_path, "a") as handle:
             def store(row):
@@ -207,6 +193,30 @@ def evaluate_run(run_dir: str | Path, archs: str = "distinct", out: str | Path |
     if out is not None:
         atomic_write_csv(out, frame)
     return frame
+
+
+def load_for_evaluation(run_dir: Path, split: str | None = None, bn_eval: str | None = None):
+    """(supernet with the last checkpoint, fixed evaluation batches, recalibration batches, device)."""
+    from harness.data import load_split, make_loader
+    from harness.train.checkpoint import load_checkpoint
+    from harness.train.runner import read_config
+    from harness.train.setup import data_config, init_supernet, net_config, resolve_device
+
+    cfg = read_config(run_dir)
+    split = split or cfg.eval_split
+    device = resolve_device(cfg.device)
+    data = data_config(cfg)
+    model = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
+    model.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")["model"])
+    eval_set = load_split(data, split, cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    batches = list(make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator))
+    recal = None
+    if (bn_eval or cfg.bn_eval) == "recalibrate":
+        train_set = load_split(data, "supernet-train", cfg.seed)
+        loader = make_loader(train_set, cfg.batch_size, shuffle=True, generator=generator)
+        recal = [b for _, b in zip(range(cfg.bn_recalibration_batches), loader)]
+    return model, batches, recal, device
 
 
 def read_cache(path: Path) -> dict[str, dict]:

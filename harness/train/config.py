@@ -86,7 +86,7 @@ class RunConfig:
 _FMNIST = {"dataset": "fashion-mnist", "download": False}
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
-        "*": {**_FMNIST, "subset": 2000, "epochs": 2, "warmup_epochs": 1, "batch_size": 128,
+        "*": {**_FMNIST, "subset": 3000, "epochs": 4, "warmup_epochs": 2, "batch_size": 128,
               "lr": 0.05, "width_mult": 0.25, "eval_batch_size": 500},
         "pooling": {"benchmark": "pooling-fmnist"},
         "nb-macro": {"benchmark": "nb-macro-fmnist"},

@@ -1,0 +1,26 @@
+"""`nas-harness report --profile P`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("report")
+    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
+                  show_default=True)
+    @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+                  help="Report folder (default: reports/<profile>).")
+    def report(profile, out) -> None:
+        """One self-contained HTML page plus Markdown with every table and figure of a profile."""
+        from harness.errors import HarnessError
+        from harness.experiments.report import build_report
+
+        report_dir = Path(out) if out else Path("reports") / profile
+        if not report_dir.is_dir():
+            raise HarnessError(f"{report_dir}: no report folder; run `nas-harness reproduce all "
+                               f"--profile {profile}` first")
+        for kind, path in build_report(profile, report_dir).items():
+            click.echo(f"{kind}: {path}")

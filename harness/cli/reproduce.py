@@ -1,0 +1,31 @@
+"""`nas-harness reproduce TABLE|all --profile P`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.options import data_dir_option
+
+TARGETS = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2", "all"]
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("reproduce")
+    @click.argument("targets", nargs=-1, required=True, type=click.Choice(TARGETS))
+    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
+                  show_default=True)
+    @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+                  help="Report folder (default: reports/<profile>).")
+    @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+                  help="Cache of run directories, keyed by config hash.")
+    @click.option("--quiet", is_flag=True)
+    @data_dir_option
+    def reproduce(targets, profile, out, runs_dir, quiet, data_dir) -> None:
+        """Train what the tables need (cached by config hash), then write tables and figures."""
+        from harness.experiments.reproduce import reproduce as run
+
+        summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
+                      progress=not quiet, log=click.echo)
+        click.echo(f"done in {summary['wall_seconds']:.0f} s: {summary['report_dir']}")

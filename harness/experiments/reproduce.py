@@ -1,0 +1,112 @@
+"""`reproduce`: run what the requested tables and figures need (cached), then write them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from harness.experiments import tables
+from harness.experiments.runs import execute
+from harness.experiments.spec import ORDER, get_experiment, runs_for
+from harness.io import atomic_write_json
+
+
+def _by_label(results: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in results:
+        out.setdefault(r["label"], []).append(r)
+    return out
+
+
+def build_figure(name: str, results: list[dict], report_dir: Path, data_dir=None) -> list[Path]:
+    from harness.benchmarks import load_benchmark
+    from harness.experiments import figures
+
+    written = []
+    if name == "fig1":
+        for space in sorted({r["space"] for r in results}):
+            seed0 = {r["sampler"]: r for r in results if r["space"] == space and r["seed"] == min(
+                x["seed"] for x in results if x["space"] == space)}
+            chosen = {s: seed0[s] for s in ("uniform", "debiased") if s in seed0}
+            if len(chosen) < 1:
+                continue
+            truth = load_benchmark(next(iter(chosen.values()))["benchmark"], data_dir)
+            written.append(figures.fig1_rank_scatter(chosen, truth.frame,
+                                                     report_dir / f"fig1_{space}.png"))
+            debiased = seed0.get("debiased")
+            if debiased is not None:
+                written.append(figures.density_vs_accuracy(
+                    debiased["run_dir"], truth.frame, space, report_dir / f"density_vs_accuracy_{space}.png"))
+                written.append(figures.sampling_frequency(
+                    debiased["run_dir"], report_dir / f"sampling_frequency_{space}.png"))
+    elif name == "fig2":
+        for r in results[:1]:
+            written.append(figures.fig2_layer_distances(r["run_dir"], report_dir / "fig2.png"))
+    elif name == "table5":
+        agg = tables.aggregate(results, "kendall_tau")
+        from harness.experiments import paper
+
+        rows = [{"tau": float(a["label"].split("=")[1]), "kendall_mean": a["mean"],
+                 "ci_low": a["ci_low"], "ci_high": a["ci_high"],
+                 "paper": paper.TABLE5.get(float(a["label"].split("=")[1]))} for a in agg]
+        if rows:
+            written.append(figures.tau_vs_temperature(rows, report_dir / "tau_vs_temperature.png"))
+    return written
+
+
+def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
+              data_dir=None, progress: bool = True, log=print) -> dict:
+    names = ORDER if "all" in targets else targets
+    for name in names:
+        get_experiment(name)
+    report_dir = Path(report_dir or Path("reports") / profile)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    all_results: dict[str, dict] = {}
+    built: dict = {}
+    for name in names:
+        experiment = get_experiment(name)
+        specs = runs_for(name, profile)
+        results = []
+        for spec in specs:
+            result = execute(spec, runs_root, data_dir, progress, log)
+            results.append(result)
+            all_results[result["config_hash"]] = result
+        if not results and specs == []:
+            log(f"{name}: no runs under the {profile} profile; skipped")
+            continue
+        if name in ("table3", "table4", "table5", "table6", "topk"):
+            builder = getattr(tables, name)
+            built[name] = builder(results, profile, report_dir)
+        elif name == "search":
+            from harness.experiments.search_table import search_table
+
+            built[name] = search_table(results, profile, report_dir, data_dir)
+        if name in ("table3", "fig1", "fig2", "table5"):
+            if name == "table3" or name == "fig1":
+                build_figure("fig1", results, report_dir, data_dir)
+            else:
+                build_figure(name, results, report_dir, data_dir)
+        log(f"{name}: {experiment.title} -> {report_dir}")
+    elapsed = time.perf_counter() - started
+    _merge_json(report_dir / "runs.json", {r["config_hash"]: r for r in all_results.values()})
+    _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
+    _merge_json(report_dir / "timing.json", {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
+    return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
+
+
+def _merge_json(path: Path, new: dict) -> None:
+    old = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    if isinstance(old, list):  # runs.json is written as a list for readers
+        old = {r["config_hash"]: r for r in old}
+    merged = {**old, **new}
+    if path.name == "runs.json":
+        atomic_write_json(path, sorted(merged.values(), key=lambda r: (r["label"], r["seed"])))
+    else:
+        atomic_write_json(path, merged)

@@ -1,0 +1,80 @@
+"""Execute run specs with caching: train what is missing, resume what was cut, evaluate, score.
+
+Each run lives in `<runs_root>/<profile>/<run_name>/` (run_name ends with the config hash) and,
+once scored, holds `pred.csv` and `result.json` (metrics against its benchmark, with provenance).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from harness.experiments.spec import RunSpec
+from harness.io import atomic_write_json
+
+
+def run_dir_for(spec: RunSpec, runs_root: Path) -> Path:
+    return Path(runs_root) / spec.config.profile / spec.run_name
+
+
+def load_result(run_dir: Path) -> dict | None:
+    path = run_dir / "result.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def benchmark_archs(truth, space):
+    """Architectures to evaluate: the benchmark's distinct networks (canonical codes)."""
+    keys = dict.fromkeys(space.canonical_key(k) for k in truth.frame["key"])
+    return [space.parse(k) for k in keys]
+
+
+def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True,
+            log=print) -> dict:
+    """Train (or resume), evaluate and score one run; cached by config hash."""
+    from harness.analysis.correlate import correlate
+    from harness.benchmarks import load_benchmark
+    from harness.evaluate import evaluate_run
+    from harness.spaces import get_space
+    from harness.train.runner import train_run
+
+    run_dir = run_dir_for(spec, runs_root)
+    cached = load_result(run_dir)
+    if cached is not None:
+        return cached
+    started = time.perf_counter()
+    if not (run_dir / "done.json").is_file():
+        resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        log(f"{'resume' if resume else 'train'} {spec.label} seed {spec.config.seed} -> {run_dir}")
+        train_run(spec.config, run_dir, resume=resume, progress=progress)
+    train_seconds = time.perf_counter() - started
+    truth = load_benchmark(spec.benchmark, data_dir)
+    space = get_space(spec.config.space)
+    started = time.perf_counter()
+    pred = evaluate_run(run_dir, benchmark_archs(truth, space), run_dir / "pred.csv", progress=progress)
+    eval_seconds = time.perf_counter() - started
+    scores = pred.rename(columns={"supernet_accuracy": "score"})[["key", "score"]]
+    corr = correlate(scores, truth, networks="distinct", n_resamples=1000, seed=0,
+                     source=str(run_dir / "pred.csv"))
+    result = {
+        "label": spec.label,
+        "profile": spec.config.profile,
+        "space": spec.config.space,
+        "benchmark": spec.benchmark,
+        "sampler": spec.config.sampler,
+        "sampler_options": spec.config.sampler_options,
+        "seed": spec.config.seed,
+        "config_hash": spec.config.hash(),
+        "run_dir": str(run_dir),
+        "train_seconds": round(train_seconds, 1),
+        "eval_seconds": round(eval_seconds, 1),
+        "ground_truth": truth.provenance.to_dict(),
+        **corr.to_dict(),
+    }
+    atomic_write_json(run_dir / "result.json", result)
+    return result

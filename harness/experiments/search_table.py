@@ -1,0 +1,85 @@
+"""The search table: ground-truth accuracy of the architecture each strategy picks on each
+sampler's supernet (mean and std over seeds)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.experiments.tables import _fmt, write_table
+
+# Budgets: distinct full evaluations for random / evolutionary, one-batch evaluations for BSE.
+BUDGETS = {"smoke": {"random": 8, "evolutionary": 8, "bse": 24},
+           "cpu": {"random": 12, "evolutionary": 12, "bse": 48},
+           "paper": {"random": 1000, "evolutionary": 1000, "bse": 4000}}
+EVO_OPTIONS = {"smoke": {"population_size": 4, "top_k": 2, "n_mutation": 2, "n_crossover": 2},
+               "cpu": {"population_size": 6, "top_k": 3, "n_mutation": 3, "n_crossover": 3},
+               "paper": {}}
+
+
+def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
+    from harness.benchmarks import load_benchmark
+    from harness.evaluate.supernet_eval import load_for_evaluation
+    from harness.search import SupernetScorer, run_search
+    from harness.spaces import get_space
+
+    rows = []
+    for result in results:
+        truth = load_benchmark(result["benchmark"], data_dir)
+        space = get_space(result["space"])
+        covered = truth.frame["key"].map(space.canonical_key).nunique()
+        if space.n_distinct is not None and covered < space.n_distinct:
+            continue  # a sampled benchmark cannot score picks outside it
+        model, batches, recal, device = load_for_evaluation(Path(result["run_dir"]))
+        from harness.train.runner import read_config
+
+        bn_eval = read_config(Path(result["run_dir"])).bn_eval
+        for strategy, budget in BUDGETS[profile].items():
+            scorer = SupernetScorer(model, space, batches, bn_eval=bn_eval, device=device,
+                                    recal_batches=recal)
+            options = EVO_OPTIONS[profile] if strategy == "evolutionary" else {}
+            found = run_search(strategy, space, scorer, seed=result["seed"], budget=budget,
+                               truth=truth, **options)
+            rows.append({"benchmark": result["benchmark"], "sampler": result["sampler"],
+                         "seed": result["seed"], "strategy": strategy, "budget": budget,
+                         "picked": found["picked"][0], "supernet_score": found["scores"][0],
+                         "truth_accuracy": found["truth_accuracy"], "truth_rank": found["truth_rank"],
+                         "truth_best_accuracy": found["truth_best_accuracy"],
+                         "run_dir": result["run_dir"]})
+    return rows
+
+
+def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None) -> pd.DataFrame:
+    runs = pd.DataFrame(search_runs(results, profile, data_dir))
+    lines = [f"## Search: ground truth of the picked architecture ({profile} profile)", "",
+             "| benchmark | sampler | strategy | budget | seeds | truth accuracy (mean ± std) | true rank (mean) | best in benchmark |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = []
+    if not runs.empty:
+        grouped = defaultdict(list)
+        for row in runs.to_dict("records"):
+            grouped[(row["benchmark"], row["sampler"], row["strategy"])].append(row)
+        for (benchmark, sampler, strategy), group in grouped.items():
+            acc = np.array([g["truth_accuracy"] for g in group], dtype=float)
+            rank = np.array([g["truth_rank"] for g in group], dtype=float)
+            std = float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")
+            rows.append({"benchmark": benchmark, "sampler": sampler, "strategy": strategy,
+                         "budget": group[0]["budget"], "n_seeds": len(group),
+                         "truth_accuracy_mean": float(acc.mean()), "truth_accuracy_std": std,
+                         "truth_rank_mean": float(rank.mean()),
+                         "truth_best_accuracy": group[0]["truth_best_accuracy"]})
+            lines.append(f"| {benchmark} | {sampler} | {strategy} | {group[0]['budget']} | {len(group)} | "
+                         f"{_fmt(acc.mean(), 2)} ± {_fmt(std, 2)} | {_fmt(rank.mean(), 1)} | "
+                         f"{_fmt(group[0]['truth_best_accuracy'], 2)} |")
+    lines += ["", "Budgets: distinct supernet evaluations for random and evolutionary search, "
+              "one-batch evaluations for BSE. Only benchmarks that cover their whole space are searched."]
+    frame = pd.DataFrame(rows)
+    write_table(frame, "\n".join(lines) + "\n", report_dir, "search")
+    if not runs.empty:
+        from harness.io import atomic_write_csv
+
+        atomic_write_csv(report_dir / "search_runs.csv", runs)
+    return frame

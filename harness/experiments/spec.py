@@ -1,0 +1,145 @@
+"""The paper's experiments as data: which runs each table or figure needs under each profile.
+
+A `RunSpec` is one supernet run (a RunConfig) plus what to evaluate it against. Runs are cached
+by config hash under `<runs_root>/<profile>/`: `reproduce` trains only what is missing and resumes
+what was interrupted. Tables and figures are functions of the cached results (harness.experiments
+.tables / .figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.errors import HarnessError, did_you_mean
+from harness.train.config import RunConfig, resolve_config
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    label: str  # e.g. "pooling/debiased"
+    config: RunConfig
+
+    @property
+    def benchmark(self) -> str:
+        return self.config.benchmark or ""
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.config.space}-{self.config.sampler}-s{self.config.seed}-{self.config.hash()}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    runs: dict = field(default_factory=dict)  # profile -> list[RunSpec]
+    uses: tuple = ()  # other experiments whose runs this one reads (e.g. topk reads table3)
+
+
+# Per-profile settings of the experiments: seeds, benchmarks, and sampler options that make the
+# cpu / smoke budgets hold (e.g. NAS-Bench-Macro densities on a subset of networks on a CPU).
+SETTINGS = {
+    "smoke": {"seeds": (0, 1), "benchmarks": {"pooling": "pooling-fmnist"},
+              "debiased": {"tau": 7.0}, "epochs": None},
+    "cpu": {"seeds": (0, 1, 2),
+            "benchmarks": {"pooling": "pooling-fmnist", "nb-macro": "nb-macro-fmnist"},
+            "debiased": {"tau": 7.0}, "epochs": None},
+    "paper": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling", "nb-macro": "nb-macro"},
+              "debiased": {"tau": 7.0}, "epochs": None},
+}
+# Space-specific sampler options per profile.
+SPACE_SAMPLER_OPTIONS = {
+    ("cpu", "nb-macro"): {"max_archs": 256, "recompute_every": 2},
+    ("smoke", "nb-macro"): {"max_archs": 64, "recompute_every": 1},
+}
+
+
+def run(profile: str, space: str, sampler: str, seed: int, label: str, **options) -> RunSpec:
+    settings = SETTINGS[profile]
+    sampler_options = {}
+    if sampler == "debiased":
+        # Per-epoch figure tracking costs forward/backward passes; only the Table 6 / Figure 2
+        # runs ask for it.
+        sampler_options = {**settings["debiased"], "figure_archs": 0,
+                           "track_density_during_warmup": False,
+                           **SPACE_SAMPLER_OPTIONS.get((profile, space), {})}
+    elif sampler == "debiased-online":
+        sampler_options = {"tau": settings["debiased"]["tau"]}
+    sampler_options.update(options.pop("sampler_options", {}))
+    config = resolve_config(space, profile, benchmark=settings["benchmarks"][space], sampler=sampler,
+                            sampler_options=sampler_options or None, seed=seed, **options)
+    return RunSpec(label=label, config=config)
+
+
+def table3_runs(profile: str) -> list[RunSpec]:
+    settings = SETTINGS[profile]
+    specs = []
+    for space in settings["benchmarks"]:
+        samplers = ["uniform", "debiased"]
+        if profile != "smoke":
+            samplers.append("debiased-online")
+            if space != "pooling":  # strict fairness needs an unconstrained product space
+                samplers.append("fairnas")
+        for sampler in samplers:
+            for seed in settings["seeds"]:
+                specs.append(run(profile, space, sampler, seed, f"{space}/{sampler}"))
+    return specs
+
+
+def table4_runs(profile: str) -> list[RunSpec]:
+    seeds = SETTINGS[profile]["seeds"]
+    return [run(profile, "pooling", "debiased", seed, f"pooling/{estimator}",
+                sampler_options={"estimator": estimator})
+            for estimator in ("inverse_mean_distance", "kde") for seed in seeds]
+
+
+def table5_runs(profile: str) -> list[RunSpec]:
+    space = "nb-macro" if "nb-macro" in SETTINGS[profile]["benchmarks"] else "pooling"
+    seeds = SETTINGS[profile]["seeds"][:2] if profile == "cpu" else SETTINGS[profile]["seeds"]
+    return [run(profile, space, "debiased", seed, f"{space}/tau={tau:g}", sampler_options={"tau": tau})
+            for tau in (50.0, 7.0, 0.5, 0.1) for seed in seeds]
+
+
+def table6_runs(profile: str) -> list[RunSpec]:
+    # Uniform training throughout (warm-up = all epochs) while densities are tracked each epoch.
+    epochs = {"smoke": 3, "cpu": 16, "paper": 300}[profile]
+    return [run(profile, "pooling", "debiased", seed, "pooling/warmup-tracking", epochs=epochs,
+                warmup_epochs=epochs,
+                sampler_options={"track_density_during_warmup": True, "figure_archs": 64})
+            for seed in SETTINGS[profile]["seeds"][:1 if profile != "paper" else 3]]
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def _add(name: str, title: str, builder, uses: tuple = ()) -> None:
+    EXPERIMENTS[name] = Experiment(name, title, {p: builder for p in PROFILES}, uses)
+
+
+_add("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)", table3_runs)
+_add("table4", "Table 4: density estimator, inverse mean distance vs KDE", table4_runs)
+_add("table5", "Table 5: sampling temperature", table5_runs)
+_add("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence", table6_runs)
+_add("topk", "Top-K table: KD@top-K, P@top-K, BR@K at 5/10/20%", table3_runs, ("table3",))
+_add("search", "Search: ground truth of the architecture each strategy picks", table3_runs, ("table3",))
+_add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, ("table3",))
+_add("fig2", "Figure 2: per-layer gradient cosine distance over training", table6_runs, ("table6",))
+
+ORDER = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2"]
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise HarnessError(f"unknown table or figure '{name}'{did_you_mean(name, EXPERIMENTS)}; "
+                           f"known: {', '.join(ORDER)} or all")
+    return EXPERIMENTS[name]
+
+
+def runs_for(name: str, profile: str) -> list[RunSpec]:
+    if profile not in PROFILES:
+        raise HarnessError(f"unknown profile '{profile}'{did_you_mean(profile, PROFILES)}")
+    if profile == "smoke" and name in ("table5",):
+        return []
+    return get_experiment(name).runs[profile](profile)

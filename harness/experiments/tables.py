@@ -1,0 +1,228 @@
+"""The paper's tables as functions of cached run results, written as Markdown and CSV.
+
+Every cell that aggregates runs gives the mean over seeds, the number of seeds and an interval:
+a t interval of the mean over seeds when there are at least two, else the run's own bootstrap
+interval over architectures. The paper's number stands beside ours, with the profile that made ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from harness.experiments import paper
+from harness.io import atomic_write_csv, atomic_write_text
+
+
+def seed_interval(values: list[float], boot: tuple | None = None) -> tuple[float, float, float, float]:
+    """(mean, std, low, high): t interval of the mean over seeds, or the bootstrap interval of one run."""
+    arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if len(arr) == 0:
+        return (np.nan,) * 4
+    mean = float(arr.mean())
+    if len(arr) == 1:
+        low, high = boot if boot else (np.nan, np.nan)
+        return mean, np.nan, float(low), float(high)
+    std = float(arr.std(ddof=1))
+    half = float(scipy.stats.t.ppf(0.975, len(arr) - 1) * std / np.sqrt(len(arr)))
+    return mean, std, mean - half, mean + half
+
+
+def _link(text: str, run_dirs: list[str], report_dir: Path) -> str:
+    if not run_dirs:
+        return text
+    target = os.path.relpath(run_dirs[0], report_dir)
+    return f"[{text}]({target})"
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list[dict]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        groups[r[group_by]].append(r)
+    rows = []
+    for label, runs in groups.items():
+        runs = sorted(runs, key=lambda r: r["seed"])
+        values = [r["metrics"][metric]["value"] for r in runs]
+        boot = (runs[0]["metrics"][metric]["ci_low"], runs[0]["metrics"][metric]["ci_high"])
+        mean, std, low, high = seed_interval(values, boot if len(runs) == 1 else None)
+        rows.append({"label": label, "space": runs[0]["space"], "sampler": runs[0]["sampler"],
+                     "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
+                     "mean": mean, "std": std, "ci_low": low, "ci_high": high,
+                     "values": values, "run_dirs": [r["run_dir"] for r in runs],
+                     "n_archs": runs[0]["n"]})
+    return rows
+
+
+def write_table(frame: pd.DataFrame, markdown: str, report_dir: Path, name: str) -> None:
+    atomic_write_csv(report_dir / f"{name}.csv", frame)
+    atomic_write_text(report_dir / f"{name}.md", markdown)
+
+
+def _interval_text(row: dict) -> str:
+    kind = "seeds" if row["n_seeds"] > 1 else "bootstrap"
+    return f"[{_fmt(row['ci_low'], 2)}, {_fmt(row['ci_high'], 2)}] ({kind})"
+
+
+def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    tau = {r["label"]: r for r in aggregate(results, "kendall_tau")}
+    rho = {r["label"]: r for r in aggregate(results, "spearman")}
+    lines = [f"## Table 3: rank correlation with stand-alone accuracy ({profile} profile)", "",
+             "| benchmark | sampler | seeds | archs | Kendall tau (mean) | 95% interval | Spearman (mean) | 95% interval | paper tau | paper rho |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for label, t in tau.items():
+        s = rho[label]
+        p_tau, p_rho = paper.TABLE3.get((t["space"], t["sampler"]), (None, None))
+        rows.append({"benchmark": t["benchmark"], "sampler": t["sampler"], "n_seeds": t["n_seeds"],
+                     "n_archs": t["n_archs"], "kendall_mean": t["mean"], "kendall_std": t["std"],
+                     "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
+                     "spearman_mean": s["mean"], "spearman_std": s["std"],
+                     "spearman_ci_low": s["ci_low"], "spearman_ci_high": s["ci_high"],
+                     "kendall_per_seed": json.dumps([round(v, 4) for v in t["values"]]),
+                     "paper_kendall": p_tau, "paper_spearman": p_rho})
+        lines.append(
+            f"| {t['benchmark']} | {t['sampler']} | {t['n_seeds']} | {t['n_archs']} | "
+            f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
+            f"{_link(_fmt(s['mean']), s['run_dirs'], report_dir)} | {_interval_text(s)} | "
+            f"{_fmt(p_tau, 2)} | {_fmt(p_rho, 2)} |")
+    lines += ["", "Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
+              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper."]
+    frame = pd.DataFrame(rows)
+    write_table(frame, "\n".join(lines) + "\n", report_dir, "table3")
+    return frame
+
+
+def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    tau = aggregate(results, "kendall_tau")
+    lines = [f"## Table 4: density estimator, pooling ({profile} profile)", "",
+             "| estimator | seeds | Kendall tau (mean) | 95% interval | paper tau |", "|---|---|---|---|---|"]
+    rows = []
+    for t in tau:
+        estimator = t["label"].split("/", 1)[1]
+        rows.append({"estimator": estimator, "n_seeds": t["n_seeds"], "kendall_mean": t["mean"],
+                     "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
+                     "paper_kendall": paper.TABLE4.get(estimator)})
+        lines.append(f"| {estimator} | {t['n_seeds']} | {_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | "
+                     f"{_interval_text(t)} | {_fmt(paper.TABLE4.get(estimator), 2)} |")
+    frame = pd.DataFrame(rows)
+    write_table(frame, "\n".join(lines) + "\n", report_dir, "table4")
+    return frame
+
+
+def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    tau = aggregate(results, "kendall_tau")
+    lines = [f"## Table 5: sampling temperature ({profile} profile)", "",
+             "| benchmark | temperature | seeds | Kendall tau (mean) | 95% interval | paper tau (NAS-Bench-Macro) |",
+             "|---|---|---|---|---|---|"]
+    rows = []
+    for t in sorted(tau, key=lambda r: -float(r["label"].split("=")[1])):
+        temperature = float(t["label"].split("=")[1])
+        rows.append({"benchmark": t["benchmark"], "tau": temperature, "n_seeds": t["n_seeds"],
+                     "kendall_mean": t["mean"], "kendall_ci_low": t["ci_low"],
+                     "kendall_ci_high": t["ci_high"], "paper_kendall": paper.TABLE5.get(temperature)})
+        lines.append(f"| {t['benchmark']} | {temperature:g} | {t['n_seeds']} | "
+                     f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
+                     f"{_fmt(paper.TABLE5.get(temperature), 2)} |")
+    frame = pd.DataFrame(rows)
+    write_table(frame, "\n".join(lines) + "\n", report_dir, "table5")
+    return frame
+
+
+def density_trajectory(run_dir: str | Path) -> list[tuple[int, dict[str, float]]]:
+    """(epoch, {key: density}) for every snapshot that computed densities."""
+    out = []
+    for path in sorted(Path(run_dir, "snapshots").glob("epoch_*.json")):
+        snap = json.loads(path.read_text())
+        if snap.get("density") is not None and snap.get("keys"):
+            out.append((int(snap["epoch"]), dict(zip(snap["keys"], snap["density"]))))
+    return out
+
+
+def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    """Spearman between the density after e uniform epochs and the density at the last epoch."""
+    rows = []
+    for r in results:
+        trajectory = density_trajectory(r["run_dir"])
+        if len(trajectory) < 2:
+            continue
+        final_epoch, final = trajectory[-1]
+        keys = sorted(final)
+        for epoch, density in trajectory:
+            rho = scipy.stats.spearmanr([density[k] for k in keys], [final[k] for k in keys]).statistic
+            rows.append({"seed": r["seed"], "warmup_epochs": epoch + 1, "final_epoch": final_epoch + 1,
+                         "spearman": float(rho), "run_dir": r["run_dir"]})
+    frame = pd.DataFrame(rows)
+    lines = [f"## Table 6: warm-up epochs vs Spearman with the density at convergence ({profile} profile)", "",
+             "| uniform epochs | seeds | Spearman (mean) | per seed |", "|---|---|---|---|"]
+    if not frame.empty:
+        for epoch, group in frame.groupby("warmup_epochs"):
+            lines.append(f"| {epoch} | {len(group)} | "
+                         f"{_link(_fmt(group['spearman'].mean()), list(group['run_dir']), report_dir)} | "
+                         f"{', '.join(_fmt(v, 2) for v in group['spearman'])} |")
+    lines += ["", "Paper (pooling, CIFAR-10, epochs of 300): "
+              + ", ".join(f"{k} -> {v:.2f}" for k, v in paper.TABLE6.items()),
+              "Ours: the last tracked epoch is 'convergence', so its row is 1 by construction."]
+    write_table(frame.drop(columns=["run_dir"], errors="ignore"), "\n".join(lines) + "\n", report_dir, "table6")
+    return frame
+
+
+TOPK_METRICS = [f"{family}_{pct}pct" for family in ("kd_at_top", "p_at_top", "br_at") for pct in (5, 10, 20)]
+
+
+def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    rows, lines = [], [f"## Top-K table ({profile} profile): mean over seeds [95% interval]", ""]
+    header = "| benchmark | sampler | seeds | " + " | ".join(TOPK_METRICS) + " |"
+    lines += [header, "|" + "---|" * (3 + len(TOPK_METRICS))]
+    by_label: dict[str, dict] = defaultdict(dict)
+    for metric in TOPK_METRICS:
+        for agg in aggregate(results, metric):
+            by_label[agg["label"]][metric] = agg
+    for label, metrics in by_label.items():
+        first = next(iter(metrics.values()))
+        cells = []
+        row = {"benchmark": first["benchmark"], "sampler": first["sampler"], "n_seeds": first["n_seeds"]}
+        for metric in TOPK_METRICS:
+            agg = metrics[metric]
+            row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
+                agg["mean"], agg["ci_low"], agg["ci_high"])
+            cells.append(f"{_fmt(agg['mean'], 2)} [{_fmt(agg['ci_low'], 2)}, {_fmt(agg['ci_high'], 2)}]")
+        rows.append(row)
+        lines.append(f"| {first['benchmark']} | {first['sampler']} | {first['n_seeds']} | " + " | ".join(cells) + " |")
+    lines += ["", "KD@top-K: Kendall tau among the predicted top K (higher is better). P@top-K: share of "
+              "the predicted top K in the true top K (higher is better). BR@K: best true rank among the "
+              "predicted top K as a fraction of N (lower is better). K is a fraction of the scored networks."]
+    frame = pd.DataFrame(rows)
+    write_table(frame, "\n".join(lines) + "\n", report_dir, "topk")
+    return frame
+
+
+def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Flat {id: {"value", "std", "n_seeds", "higher_is_better"}} of the numbers `check` guards."""
+    out: dict[str, dict] = {}
+    t3 = tables.get("table3")
+    if t3 is not None and not t3.empty:
+        for row in t3.itertuples():
+            for metric in ("kendall", "spearman"):
+                out[f"table3/{row.benchmark}/{row.sampler}/{metric}"] = {
+                    "value": getattr(row, f"{metric}_mean"), "std": getattr(row, f"{metric}_std"),
+                    "n_seeds": row.n_seeds, "higher_is_better": True,
+                    "per_seed": json.loads(row.kendall_per_seed) if metric == "kendall" else None}
+    for name in ("table4", "table5"):
+        frame = tables.get(name)
+        if frame is None or frame.empty:
+            continue
+        for row in frame.to_dict("records"):
+            key = row.get("estimator", row.get("tau"))
+            out[f"{name}/{key}/kendall"] = {"value": row["kendall_mean"], "std": None,
+                                            "n_seeds": row["n_seeds"], "higher_is_better": True}
+    return out

@@ -1,0 +1,443 @@
+"""Samplers: statistical properties of the draws, fairness, density-aware sampling, resumability."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import chisquare
+
+from harness.errors import HarnessError
+from harness.nets import NetConfig, build_supernet
+from harness.samplers import SAMPLERS, EpochContext, build_sampler
+from harness.spaces import get_space
+from harness.spaces.base import SearchSpace
+from harness.train.config import RunConfig
+from harness.train.runner import train_run
+
+torch.set_num_threads(1)
+
+
+class GridSpace(SearchSpace):
+    """A small unconstrained test space with given numbers of choices per position."""
+
+    name = "grid"
+
+    def __init__(self, n_choices=(3, 3)):
+        self.n_choices = tuple(n_choices)
+
+    @property
+    def choices(self):
+        return [[str(i) for i in range(n)] for n in self.n_choices]
+
+    def key(self, arch):
+        return "".join(str(a) for a in arch)
+
+    def parse(self, text):
+        return tuple(int(c) for c in text)
+
+
+class EvenSumSpace(GridSpace):
+    """A constrained test space: choices sum to an even number."""
+
+    def is_valid(self, arch):
+        return super().is_valid(arch) and sum(arch) % 2 == 0
+
+    @property
+    def size(self):
+        return sum(1 for a in itertools.product(*map(range, self.n_choices)) if self.is_valid(a))
+
+
+def tiny_context(space: str, epoch: int = 0, size: int = 8) -> EpochContext:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = build_supernet(space, NetConfig(in_channels=1, width_mult=0.25, input_size=size))
+    g = torch.Generator().manual_seed(0)
+    probe = (torch.randn(16, 1, size, size, generator=g), torch.randint(0, 10, (16,), generator=g))
+    train = (torch.randn(16, 1, size, size, generator=g), torch.randint(0, 10, (16,), generator=g))
+    return EpochContext(epoch=epoch, epochs=10, supernet=net, probe_batch=probe,
+                        train_batch=train, loss_fn=F.cross_entropy, device=torch.device("cpu"),
+                        run_dir=None)
+
+
+def roundtrip(state: dict) -> dict:
+    stream = io.BytesIO()
+    torch.save(state, stream)
+    stream.seek(0)
+    return torch.load(stream, weights_only=True)
+
+
+def test_all_samplers_registered():
+    assert {"uniform", "fairnas", "debiased", "debiased-online"} <= set(SAMPLERS.names())
+
+
+# ----------------------------------------------------------------------------- uniform
+
+
+def test_uniform_marginals_chisquare():
+    sampler = build_sampler("uniform", get_space("nb-macro"), seed=0)
+    draws = np.array([sampler.sample(i) for i in range(100_000)])
+    for pos in range(8):
+        counts = np.bincount(draws[:, pos], minlength=3)
+        assert chisquare(counts).pvalue > 1e-3, (pos, counts)
+    # the test has power: a 34/33/33 split over 1e5 draws is rejected
+    biased = np.random.default_rng(1).choice(3, 100_000, p=[0.34, 0.33, 0.33])
+    assert chisquare(np.bincount(biased)).pvalue < 1e-3
+
+    space = get_space("pooling")
+    sampler = build_sampler("uniform", space, seed=1)
+    keys = Counter(space.key(sampler.sample(i)) for i in range(36_000))
+    assert set(keys) == {space.key(a) for a in space.enumerate()}
+    assert chisquare([keys[space.key(a)] for a in space.enumerate()]).pvalue > 1e-3
+
+
+# ----------------------------------------------------------------------------- fairnas
+
+
+def test_fairnas_strict_fairness_every_step():
+    space = get_space("nb-macro")
+    sampler = build_sampler("fairnas", space, seed=0)
+    per_choice = Counter()
+    previous = None
+    for step in range(200):
+        paths = sampler.paths(step)
+        assert len(paths) == 3 and all(space.is_valid(p) for p in paths)
+        for pos in range(8):
+            assert sorted(p[pos] for p in paths) == [0, 1, 2]
+            per_choice.update((pos, p[pos]) for p in paths)
+        assert paths != previous  # fresh permutations at every step
+        previous = paths
+    assert set(per_choice.values()) == {200} and len(per_choice) == 24
+
+
+def test_fairnas_cycles_positions_with_fewer_choices_and_rejects_constrained_spaces():
+    sampler = build_sampler("fairnas", GridSpace((2, 3, 5)), seed=0)
+    for step in range(50):
+        paths = sampler.paths(step)
+        assert len(paths) == 5
+        for pos, n in enumerate((2, 3, 5)):
+            counts = Counter(p[pos] for p in paths)
+            assert set(counts) == set(range(n))
+            assert set(counts.values()) <= {5 // n, -(-5 // n)}
+    with pytest.raises(HarnessError, match="strict fairness"):
+        build_sampler("fairnas", EvenSumSpace((2, 2, 2)), seed=0)
+
+
+def test_fairnas_pooling_relaxation():
+    space = get_space("pooling")
+    sampler = build_sampler("fairnas", space, seed=0)
+    seen = Counter()
+    for step in range(2000):
+        paths = sampler.paths(step)
+        assert len(paths) == 9 and all(space.is_valid(p) for p in paths)
+        assert np.array(paths).sum(0).tolist() == [2] * 9  # each layer pooled in exactly 2 paths
+        seen.update(space.key(p) for p in paths)
+    assert len(seen) == 36
+    assert chisquare(list(seen.values())).pvalue > 1e-3  # every path marginally uniform
+
+
+def test_fairnas_one_optimizer_step_per_m_paths(tmp_path, monkeypatch):
+    steps = []
+    original = torch.optim.SGD.step
+
+    def counting_step(self, *args, **kwargs):
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", counting_step)
+    cfg = RunConfig(space="nb-macro", sampler="fairnas", dataset="fashion-mnist", subset=256,
+                    resize=16, width_mult=0.25, epochs=1, steps_per_epoch=2, batch_size=32)
+    run = train_run(cfg, tmp_path / "run", progress=False)
+    assert len(steps) == 2  # not 2 * 3
+    counts = json.loads((run / "done.json").read_text())["sampling_counts"]
+    assert sum(counts.values()) == 6
+    per_choice = Counter()
+    for key, n in counts.items():
+        per_choice.update({(pos, c): n for pos, c in enumerate(key)})
+    assert set(per_choice.values()) == {2}  # each choice of each layer once per step
+
+
+# ----------------------------------------------------------------------------- debiased
+
+
+def test_debiased_warmup_then_draws_follow_probabilities():
+    space = get_space("pooling")
+    sampler = build_sampler("debiased", space, seed=0, warmup_epochs=2, figure_archs=8,
+                            tau=0.05)
+    assert sampler.recompute_every == 1 and sampler.track_warmup
+    ctx = tiny_context("pooling")
+    snap = sampler.on_epoch_end(0, ctx)  # warm-up: tracked, not used
+    assert not sampler.active and snap["computed"] and len(snap["density"]) == 36
+    assert set(snap["per_layer_mean_distance_probe"]) == {"layers.1", "layers.2", "layers.3"}
+    assert all(0 < v < 2 for v in snap["per_layer_mean_distance_train"].values())
+    assert len(snap["figure_keys"]) == 8
+    snap = sampler.on_epoch_end(1, ctx)  # end of warm-up: active
+    assert sampler.active and snap["active"]
+    p = np.array(snap["probability"])
+    assert abs(p.sum() - 1) < 1e-12
+    alpha = np.array(snap["density"])
+    order = np.argsort(alpha)
+    assert np.all(np.diff(p[order]) <= 0) and p.max() > 2 * p.min()  # lower density, higher P
+    draws = Counter(space.key(sampler.sample(i)) for i in range(20_000))
+    observed = [draws.get(k, 0) for k in snap["keys"]]
+    assert chisquare(observed, 20_000 * p).pvalue > 1e-3
+
+
+def test_debiased_large_tau_is_uniform_over_codes():
+    space = get_space("nb-macro")
+    sampler = build_sampler("debiased", space, seed=0, warmup_epochs=1, tau=1e9,
+                            distance="hamming", figure_archs=0)
+    sampler.on_epoch_end(0, tiny_context("nb-macro"))
+    code_p = np.array(sampler.class_probs) / sampler.sizes
+    assert np.max(np.abs(code_p - 1 / 6561)) < 1e-6
+    assert abs(sum(sampler.class_probs) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("draw", ["codes", "classes"])
+def test_debiased_equivalent_codes_share_density(draw):
+    space = get_space("nb-macro")
+    sampler = build_sampler("debiased", space, seed=0, warmup_epochs=1, tau=0.1, max_archs=24,
+                            figure_archs=0, draw=draw)
+    snap = sampler.on_epoch_end(0, tiny_context("nb-macro"))
+    assert len(snap["density"]) == 24 and len(set(snap["density"])) > 1
+    classes = {}
+    for arch in space.enumerate():
+        classes.setdefault(space.canonical(arch), []).append(arch)
+    big = [members for members in classes.values() if len(members) > 1]
+    assert len(big) > 100
+    for members in big[:200]:
+        probs = {sampler.code_probability(a) for a in members}
+        assert len(probs) == 1  # every code of one network has the same probability
+    total = sum(sampler.code_probability(a) for a in space.enumerate())
+    assert abs(total - 1) < 1e-9
+    # a network that was not computed takes the density of its nearest computed one (Hamming)
+    computed = [sampler.classes[i] for i in sampler.computed]
+    for i in (0, 500, 3000):
+        nearest = min(computed, key=lambda c: (space.hamming(sampler.classes[i], c),
+                                               computed.index(c)))
+        j = sampler.classes.index(nearest)
+        if draw == "codes":  # per code: softmax over codes of the class logit
+            assert sampler.class_probs[i] / sampler.sizes[i] == pytest.approx(
+                sampler.class_probs[j] / sampler.sizes[j], rel=1e-12)
+        else:  # each network once: softmax over classes
+            assert sampler.class_probs[i] == pytest.approx(sampler.class_probs[j], rel=1e-12)
+
+
+@pytest.mark.parametrize("options", [
+    {"distance": "cka", "estimator": "kde", "mapping": "rank"},
+    {"distance": "cosine", "estimator": "kde", "bandwidth": 0.3, "mapping": "neg_log_density",
+     "normalize": None, "proj_dim": 16, "layers": ["layers.2", "layers.5"]},
+    {"distance": "hamming", "mapping": "inverse_density", "draw": "classes"},
+])
+def test_debiased_option_variants_give_valid_monotone_probabilities(options):
+    sampler = build_sampler("debiased", get_space("pooling"), seed=0, warmup_epochs=1,
+                            figure_archs=4, tau=0.5, **options)
+    snap = sampler.on_epoch_end(0, tiny_context("pooling"))
+    p, alpha = np.array(snap["probability"]), np.array(snap["density"])
+    assert sampler.active and abs(p.sum() - 1) < 1e-12 and np.all(np.isfinite(p))
+    assert np.all(alpha > 0)
+    if options["distance"] == "hamming":  # every pooling arch has the same Hamming profile
+        assert np.allclose(alpha, alpha[0]) and np.allclose(p, 1 / 36)
+    else:
+        assert len(set(alpha.round(12))) > 1
+    order = np.argsort(alpha, kind="stable")
+    assert np.all(np.diff(p[order]) <= 1e-15)
+    if "layers" in options:
+        assert set(snap["per_layer_mean_distance_probe"]) == {"layers.2", "layers.5"}
+
+
+def test_debiased_rejects_unknown_options_and_non_enumerable_spaces():
+    with pytest.raises(HarnessError, match="did you mean 'tau'"):
+        build_sampler("debiased", get_space("pooling"), seed=0, tua=3)
+    with pytest.raises(HarnessError, match="debiased-online"):
+        build_sampler("debiased", get_space("mobilenet"), seed=0)
+    with pytest.raises(HarnessError, match="unknown option"):
+        build_sampler("fairnas", get_space("nb-macro"), seed=0, tau=3)
+    sampler = build_sampler("debiased", get_space("pooling"), seed=0, layers=["layers.99"])
+    with pytest.raises(HarnessError, match="unknown layer group"):
+        sampler.on_epoch_end(0, tiny_context("pooling"))
+
+
+# ----------------------------------------------------------------------------- debiased-online
+
+
+def clustered_online_sampler(tau: float = 0.5, seed: int = 0):
+    """9-arch space; the embedding of an arch depends on its first choice: 0 and 1 close, 2 far."""
+    space = GridSpace((3, 3))
+    sampler = build_sampler("debiased-online", space, seed=seed, warmup_epochs=1, k=3, proj_dim=8,
+                            tau=tau, decay=1.0, init_size=90, refresh_every=10_000)
+    rng = np.random.default_rng(0)
+    centers = np.array([np.eye(8)[0], np.eye(8)[0] + 0.4 * np.eye(8)[1], 3 * np.eye(8)[2]])
+    archs = list(space.enumerate())
+    for _ in range(30):
+        for arch in archs:
+            sampler.observe_embedding(arch, centers[arch[0]] + 0.02 * rng.normal(size=8))
+    return space, sampler
+
+
+def test_online_low_density_prototypes_are_favoured():
+    space, sampler = clustered_online_sampler()
+    snap = sampler.on_epoch_end(0, None)  # end of warm-up
+    assert snap["active"] and snap["ready"]
+    accept = np.array(sampler.accept)
+    labels = {arch[0]: sampler.nearest_label(arch) for arch in space.enumerate()}
+    assert len(set(labels.values())) == 3  # the three clusters are three prototypes
+    far = labels[2]
+    assert np.argmin(snap["prototype_density"]) == far and accept[far] == 1.0
+    draws = Counter(sampler.sample(i)[0] for i in range(20_000))
+    expected = np.array([accept[labels[c]] for c in range(3)])
+    expected = expected / expected.sum()
+    freq = np.array([draws[c] for c in range(3)]) / 20_000
+    assert freq[2] > freq[0] + 0.1 and freq[2] > freq[1] + 0.1
+    assert np.max(np.abs(freq - expected)) < 0.02
+    assert 0 < sampler.accepted <= sampler.proposals
+    # observations drawn from the biased distribution count 1 / accept (uniform measure kept)
+    assert sampler.observation_weight((2, 0)) == 1.0
+    assert sampler.observation_weight((0, 1)) == pytest.approx(1 / accept[labels[0]])
+
+
+def test_online_memory_does_not_grow_with_archs_seen():
+    space = get_space("mobilenet")
+    sampler = build_sampler("debiased-online", space, seed=0, k=4, proj_dim=16, reservoir=32)
+    rng = np.random.default_rng(0)
+
+    def observe(n):
+        for _ in range(n):
+            sampler.observe_embedding(space.sample(rng), rng.normal(size=16))
+
+    def tensor_bytes(state):
+        total = 0
+        for value in state.values():
+            if isinstance(value, dict):
+                total += tensor_bytes(value)
+            elif torch.is_tensor(value):
+                total += value.numel() * value.element_size()
+        return total
+
+    observe(200)
+    small, small_state = sampler.state_nbytes(), tensor_bytes(sampler.state_dict())
+    observe(2000)
+    assert sampler.state_nbytes() == small
+    assert tensor_bytes(sampler.state_dict()) == small_state
+    assert sampler.n_observed == 2200 and len(sampler.res_enc) == 32
+
+
+def test_online_observe_gradients_embeds_the_training_gradient():
+    from harness.density import GaussianProjection, gradient_features
+    from harness.density.features import embed
+
+    space = get_space("nb-macro")
+    ctx = tiny_context("nb-macro")
+    net, (x, y) = ctx.supernet, ctx.probe_batch
+    sampler = build_sampler("debiased-online", space, seed=3, proj_dim=96)
+    arch = (2, 1, 2, 1, 0, 2, 1, 1)
+    net.zero_grad(set_to_none=True)
+    F.cross_entropy(net(x, arch), y).backward()
+    got = sampler.embed_gradients(net)
+    feats = gradient_features(net, [arch], (x, y), F.cross_entropy,
+                              projection=GaussianProjection(3, 32))
+    np.testing.assert_allclose(got, embed(feats)[0].double().numpy(), rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- resumability
+
+
+def make_active(name: str):
+    if name == "uniform":
+        return build_sampler("uniform", get_space("nb-macro"), seed=5)
+    if name == "fairnas":
+        return build_sampler("fairnas", get_space("nb-macro"), seed=5)
+    if name == "debiased":
+        sampler = build_sampler("debiased", get_space("pooling"), seed=5, warmup_epochs=1,
+                                figure_archs=2, tau=0.1)
+        sampler.on_epoch_end(0, tiny_context("pooling"))
+        assert sampler.active
+        return sampler
+    _, sampler = clustered_online_sampler(seed=5)
+    sampler.on_epoch_end(0, None)
+    assert sampler.active
+    return sampler
+
+
+@pytest.mark.parametrize("name", ["uniform", "fairnas", "debiased", "debiased-online"])
+def test_state_dict_round_trip_gives_identical_draws(name):
+    sampler = make_active(name)
+
+    def draw(s, start):
+        out = []
+        for step in range(start, start + 50):
+            paths = s.paths(step)
+            s.record(paths)
+            out.append(paths)
+        return out
+
+    draw(sampler, 0)
+    state = roundtrip(sampler.state_dict())
+    after = draw(sampler, 50)
+    fresh = make_active(name)
+    draw(fresh, 0)
+    draw(fresh, 200)  # move its generator and counts elsewhere
+    fresh.load_state_dict(state)
+    assert draw(fresh, 50) == after
+    assert fresh.counts == sampler.counts
+    assert roundtrip(fresh.state_dict()).keys() == state.keys()
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def pooling_run(tmp_path_factory):
+    cfg = RunConfig(space="pooling", sampler="debiased", dataset="fashion-mnist", subset=512,
+                    resize=16, width_mult=0.25, epochs=3, warmup_epochs=1, steps_per_epoch=3,
+                    batch_size=32, sampler_options={"figure_archs": 8})
+    root = tmp_path_factory.mktemp("debiased")
+    return cfg, train_run(cfg, root / "run", progress=False)
+
+
+def test_debiased_end_to_end_writes_density_snapshots(pooling_run):
+    _, run = pooling_run
+    snaps = sorted((run / "snapshots").glob("epoch_*.json"))
+    assert [p.name for p in snaps] == ["epoch_0000.json", "epoch_0001.json", "epoch_0002.json"]
+    for path in snaps:
+        snap = json.loads(path.read_text())
+        assert snap["active"] and len(snap["keys"]) == 36
+        assert len(snap["density"]) == 36 and all(a > 0 for a in snap["density"])
+        assert abs(sum(snap["probability"]) - 1) < 1e-9
+        assert set(snap["per_layer_mean_distance_train"]) == {"layers.1", "layers.2", "layers.3"}
+        assert sum(snap["sample_counts"].values()) == 3 * (snap["epoch"] + 1)
+
+
+def test_debiased_resume_replays_draws(pooling_run, tmp_path):
+    cfg, run = pooling_run
+    other = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, other, progress=False, stop_after_steps=7)  # killed inside epoch 2
+    train_run(cfg, other, resume=True, progress=False)
+    done = json.loads((run / "done.json").read_text())
+    assert json.loads((other / "done.json").read_text()) == done
+    last = json.loads((run / "snapshots" / "epoch_0002.json").read_text())
+    again = json.loads((other / "snapshots" / "epoch_0002.json").read_text())
+    assert again["probability"] == last["probability"]
+
+
+def test_debiased_online_end_to_end_on_mobilenet(tmp_path):
+    cfg = RunConfig(space="mobilenet", sampler="debiased-online", dataset="fashion-mnist",
+                    subset=256, resize=32, width_mult=0.25, net_options={"stem_stride": 1},
+                    epochs=2, warmup_epochs=1, steps_per_epoch=3, batch_size=16,
+                    sampler_options={"observe_every": 1, "k": 2, "init_size": 2})
+    run = train_run(cfg, tmp_path / "run", progress=False)
+    first = json.loads((Path(run) / "snapshots" / "epoch_0000.json").read_text())
+    last = json.loads((Path(run) / "snapshots" / "epoch_0001.json").read_text())
+    assert first["n_observed"] == 3 and last["n_observed"] == 6
+    assert last["ready"] and last["active"]
+    assert len(last["prototype_density"]) == 2
+    assert abs(sum(last["prototype_probability"]) - 1) < 1e-12
+    assert last["proposals"] >= 3 and 0 < last["acceptance_rate"] <= 1

@@ -187,7 +187,7 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     for metric in TOPK_METRICS:
         for agg in aggregate(results, metric):
             by_label[agg["label"]][metric] = agg
-    for label, metrics in by_label.items():
+    for metrics in by_label.values():
         first = next(iter(metrics.values()))
         cells = []
         row = {"benchmark": first["benchmark"], "sampler": first["sampler"], "n_seeds": first["n_seeds"]}

@@ -52,6 +52,7 @@ class RunConfig:
     bn_recalibration_batches: int = 10
     eval_batch_size: int = 500
     eval_split: str = "supernet-val"
+    probe_size: int = 128  # images in the fixed supernet-validation batch density samplers use
     # hardware
     device: str = "cpu"
     amp: bool = False

@@ -15,8 +15,6 @@ from harness.samplers import EpochContext, Sampler, build_sampler
 from harness.spaces import SearchSpace, get_space
 from harness.train.config import RunConfig
 
-PROBE_SIZE = 128
-
 
 def data_config(cfg: RunConfig) -> DataConfig:
     return DataConfig(name=cfg.dataset, root=cfg.data_root, subset=cfg.subset, resize=cfg.resize,
@@ -102,7 +100,7 @@ def build_run(cfg: RunConfig) -> RunSetup:
                             **cfg.sampler_options)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    probe_loader = make_loader(val_set, min(PROBE_SIZE, len(val_set)), shuffle=False,
+    probe_loader = make_loader(val_set, min(cfg.probe_size, len(val_set)), shuffle=False,
                                generator=torch.Generator().manual_seed(cfg.seed))
     probe_batch = next(iter(probe_loader))
     return RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set, val_set,

@@ -20,8 +20,17 @@ from harness.experiments import paper
 from harness.io import atomic_write_csv, atomic_write_text
 
 
-def seed_interval(values: list[float], boot: tuple | None = None) -> tuple[float, float, float, float]:
-    """(mean, std, low, high): t interval of the mean over seeds, or the bootstrap interval of one run."""
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The range a metric can take: intervals are clipped to it."""
+    if metric.startswith(("p_at_top", "br_at", "wr_at")):
+        return 0.0, 1.0
+    return -1.0, 1.0
+
+
+def seed_interval(values: list[float], boot: tuple | None = None,
+                  bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float, float]:
+    """(mean, std, low, high): t interval of the mean over seeds (clipped to `bounds`), or the
+    bootstrap interval of one run."""
     arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
     if len(arr) == 0:
         return (np.nan,) * 4
@@ -31,7 +40,7 @@ def seed_interval(values: list[float], boot: tuple | None = None) -> tuple[float
         return mean, np.nan, float(low), float(high)
     std = float(arr.std(ddof=1))
     half = float(scipy.stats.t.ppf(0.975, len(arr) - 1) * std / np.sqrt(len(arr)))
-    return mean, std, mean - half, mean + half
+    return mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def _link(text: str, run_dirs: list[str], report_dir: Path) -> str:
@@ -54,7 +63,8 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
         runs = sorted(runs, key=lambda r: r["seed"])
         values = [r["metrics"][metric]["value"] for r in runs]
         boot = (runs[0]["metrics"][metric]["ci_low"], runs[0]["metrics"][metric]["ci_high"])
-        mean, std, low, high = seed_interval(values, boot if len(runs) == 1 else None)
+        mean, std, low, high = seed_interval(values, boot if len(runs) == 1 else None,
+                                             metric_bounds(metric))
         rows.append({"label": label, "space": runs[0]["space"], "sampler": runs[0]["sampler"],
                      "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,

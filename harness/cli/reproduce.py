@@ -20,12 +20,14 @@ def register(cli: click.Group) -> None:
                   help="Report folder (default: reports/<profile>).")
     @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
                   help="Cache of run directories, keyed by config hash.")
+    @click.option("--threads", type=int, default=None, help="torch CPU threads per run.")
+    @click.option("--device", default=None, help="Override the profile's device (cpu, cuda).")
     @click.option("--quiet", is_flag=True)
     @data_dir_option
-    def reproduce(targets, profile, out, runs_dir, quiet, data_dir) -> None:
+    def reproduce(targets, profile, out, runs_dir, threads, device, quiet, data_dir) -> None:
         """Train what the tables need (cached by config hash), then write tables and figures."""
         from harness.experiments.reproduce import reproduce as run
 
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
-                      progress=not quiet, log=click.echo)
+                      progress=not quiet, log=click.echo, threads=threads, device=device)
         click.echo(f"done in {summary['wall_seconds']:.0f} s: {summary['report_dir']}")

@@ -165,7 +165,8 @@ def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out:
     ckpt = run_dir / "checkpoints" / "last.pt"
     eval_id = hashlib.sha256(json.dumps(
         {"ckpt": sha256_of(ckpt), "bn": bn_eval, "split": split,
-         "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size}, sort_keys=True,
+         "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
+         "images": cfg.eval_images}, sort_keys=True,
     ).encode()).hexdigest()[:12]
     cache_path = run_dir / "eval" / f"{eval_id}.jsonl"
     cache = read_cache(cache_path)
@@ -211,6 +212,13 @@ def load_for_evaluation(run_dir: Path, split: str | None = None, bn_eval: str | 
     eval_set = load_split(data, split, cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     batches = list(make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator))
+    if cfg.eval_images is not None:
+        batches, budget = [], cfg.eval_images
+        for x, y in make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator):
+            if budget <= 0:
+                break
+            batches.append((x[:budget], y[:budget]))
+            budget -= len(y)
     recal = None
     if (bn_eval or cfg.bn_eval) == "recalibrate":
         train_set = load_split(data, "supernet-train", cfg.seed)

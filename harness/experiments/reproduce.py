@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.experiments import tables
 from harness.experiments.runs import execute
-from harness.experiments.spec import ORDER, get_experiment, runs_for
+from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
 from harness.io import atomic_write_json
 
 
@@ -56,7 +56,8 @@ def build_figure(name: str, results: list[dict], report_dir: Path, data_dir=None
 
 
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
-              data_dir=None, progress: bool = True, log=print) -> dict:
+              data_dir=None, progress: bool = True, log=print, threads: int | None = None,
+              device: str | None = None) -> dict:
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
@@ -68,6 +69,10 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     for name in names:
         experiment = get_experiment(name)
         specs = runs_for(name, profile)
+        if threads or device:  # neither enters the config hash: the cache is shared
+            specs = [RunSpec(s.label, s.config.replace(num_threads=threads or s.config.num_threads,
+                                                       device=device or s.config.device))
+                     for s in specs]
         results = []
         for spec in specs:
             result = execute(spec, runs_root, data_dir, progress, log)

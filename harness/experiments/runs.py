@@ -6,8 +6,10 @@ once scored, holds `pred.csv` and `result.json` (metrics against its benchmark, 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.experiments.spec import RunSpec
@@ -34,22 +36,43 @@ def benchmark_archs(truth, space):
     return [space.parse(k) for k in keys]
 
 
+@contextmanager
+def run_lock(run_dir: Path):
+    """Exclusive lock on a run directory, so parallel `reproduce` processes never train one run
+    twice: the second waits, then finds the result cached. The OS drops it if the holder dies."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True,
             log=print) -> dict:
     """Train (or resume), evaluate and score one run; cached by config hash."""
+    run_dir = run_dir_for(spec, runs_root)
+    with run_lock(run_dir):
+        result = _execute(spec, run_dir, data_dir, progress, log)
+    # The same config can serve several tables (e.g. Table 4's default estimator is Table 3's
+    # debiased run): the label is the table's.
+    return {**result, "label": spec.label}
+
+
+def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dict:
     from harness.analysis.correlate import correlate
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
     from harness.spaces import get_space
     from harness.train.runner import train_run
 
-    run_dir = run_dir_for(spec, runs_root)
     cached = load_result(run_dir)
     if cached is not None:
         return cached
     started = time.perf_counter()
     if not (run_dir / "done.json").is_file():
-        resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        resume = (run_dir / "config.json").is_file()
         log(f"{'resume' if resume else 'train'} {spec.label} seed {spec.config.seed} -> {run_dir}")
         train_run(spec.config, run_dir, resume=resume, progress=progress)
     train_seconds = time.perf_counter() - started

@@ -52,6 +52,7 @@ class RunConfig:
     bn_recalibration_batches: int = 10
     eval_batch_size: int = 500
     eval_split: str = "supernet-val"
+    eval_images: int | None = None  # cap on evaluation images (the first N of the split, fixed)
     probe_size: int = 128  # images in the fixed supernet-validation batch density samplers use
     # hardware
     device: str = "cpu"
@@ -96,7 +97,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     },
     "cpu": {
         "*": {**_FMNIST, "subset": 10000, "epochs": 12, "warmup_epochs": 4, "batch_size": 128,
-              "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000},
+              "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000, "eval_images": 2000},
         "pooling": {"benchmark": "pooling-fmnist"},
         "nb-macro": {"benchmark": "nb-macro-fmnist"},
         "nb201": {"benchmark": "nb201-fmnist"},

@@ -1,0 +1,84 @@
+"""`reproduce` end to end on a tiny profile: cache by config hash, resume, tables, figures, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harness.benchmarks.base import make_frame
+from harness.cli.main import cli
+from harness.experiments import spec as spec_module
+from harness.experiments.reproduce import reproduce
+from harness.spaces import get_space
+from harness.train.config import resolve_config
+
+
+@pytest.fixture
+def tiny_setup(tmp_path, monkeypatch):
+    # A fake Fashion-MNIST pooling benchmark in a data dir (takes precedence over the repo's).
+    space = get_space("pooling")
+    keys = [space.key(a) for a in space.enumerate()]
+    rng = np.random.default_rng(0)
+    frame = make_frame({"key": keys, "accuracy": rng.uniform(80, 90, len(keys))},
+                       dataset="fashion-mnist", split="test", epochs=1)
+    (tmp_path / "data" / "pooling-fmnist").mkdir(parents=True)
+    frame.to_csv(tmp_path / "data" / "pooling-fmnist" / "pooling-fmnist.csv", index=False)
+
+    def tiny_runs(profile):
+        specs = []
+        for sampler in ("uniform", "debiased"):
+            options = {"figure_archs": 0, "track_density_during_warmup": False} if sampler == "debiased" else None
+            cfg = resolve_config("pooling", "smoke", benchmark="pooling-fmnist", sampler=sampler, seed=0,
+                                 subset=400, resize=16, width_mult=0.25, epochs=2, warmup_epochs=1,
+                                 batch_size=50, steps_per_epoch=2, eval_batch_size=100,
+                                 eval_images=100, num_threads=1, sampler_options=options)
+            specs.append(spec_module.RunSpec(f"pooling/{sampler}", cfg))
+        return specs
+
+    monkeypatch.setitem(spec_module.EXPERIMENTS, "table3",
+                        spec_module.Experiment("table3", "Table 3 (tiny)", {"smoke": tiny_runs}))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_reproduce_table3_caches_resumes_and_reports(tiny_setup):
+    root = tiny_setup
+    out = reproduce(["table3"], "smoke", root / "runs", root / "report", data_dir=root / "data",
+                    progress=False, log=lambda *_: None)
+    report = root / "report"
+    for name in ("table3.md", "table3.csv", "fig1_pooling.png", "summary.json", "runs.json"):
+        assert (report / name).is_file(), name
+    table = pd.read_csv(report / "table3.csv")
+    assert set(table["sampler"]) == {"uniform", "debiased"}
+    assert "paper tau" in (report / "table3.md").read_text()
+    summary = json.loads((report / "summary.json").read_text())
+    assert "table3/pooling-fmnist/debiased/kendall" in summary
+    assert out["wall_seconds"] > 0
+
+    # Cached: nothing retrains. Interrupted: a run without result/done resumes from its checkpoint.
+    runs = sorted((root / "runs" / "smoke").iterdir())
+    ckpt_times = {r.name: (r / "checkpoints" / "last.pt").stat().st_mtime_ns for r in runs}
+    (runs[0] / "result.json").unlink()
+    (runs[0] / "done.json").unlink()
+    reproduce(["table3"], "smoke", root / "runs", root / "report", data_dir=root / "data",
+              progress=False, log=lambda *_: None)
+    assert (runs[1] / "checkpoints" / "last.pt").stat().st_mtime_ns == ckpt_times[runs[1].name]
+    assert (runs[0] / "result.json").is_file()
+
+    result = CliRunner().invoke(cli, ["report", "--profile", "smoke", "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    html = (report / "report.html").read_text()
+    assert "<table" in html and "data:image/png;base64," in html
+
+
+def test_unknown_target_and_profile_are_user_errors():
+    result = CliRunner().invoke(cli, ["reproduce", "tabel3"])
+    assert result.exit_code == 2
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="did you mean 'table3'"):
+        spec_module.get_experiment("tabel3")

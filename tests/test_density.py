@@ -125,8 +125,8 @@ def test_cosine_distance_matrix_values_and_zero_rows():
         [0, 1, 2, 1, 1],
         [1, 0, 1, 1, 1],
         [2, 1, 0, 1, 1],
-        [1, 1, 1, 0, 1],
-        [1, 1, 1, 1, 0],
+        [1, 1, 1, 0, 0],  # two zero rows: the same (empty) op, distance 0
+        [1, 1, 1, 0, 0],
     ], dtype=torch.float64)
     torch.testing.assert_close(d, expected)
     two = layer_averaged_cosine({"a": feats, "b": torch.ones(5, 3)})

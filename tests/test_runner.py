@@ -133,3 +133,18 @@ def test_unused_parameters_do_not_move_by_default(tmp_path):
             assert not unchanged
         else:
             assert unchanged, "some candidate op should have stayed untouched"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_amp_channels_last_run_trains_and_evaluates(tmp_path):
+    from harness.evaluate import evaluate_run
+
+    cfg = resolve_config("nb-macro", "smoke", subset=512, resize=32, width_mult=0.25, epochs=1,
+                         batch_size=64, steps_per_epoch=4, device="cuda", amp=True,
+                         channels_last=True)
+    train_run(cfg, tmp_path / "run", progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["scaler"] is not None
+    pred = evaluate_run(tmp_path / "run", "sample:5", progress=False)
+    assert len(pred) == 5 and pred["supernet_accuracy"].between(0, 100).all()

@@ -2,9 +2,12 @@
 
 cosine_distance_matrix  1 - cosine similarity of feature rows. A zero-norm row (an architecture
                         whose path has no parameter in the layer, e.g. a true identity) has no
-                        direction: its similarity to every other row is taken as 0, i.e.
-                        distance 1, as torch.nn.functional.cosine_similarity does with its eps;
-                        two zero rows are also at distance 1. The diagonal is 0.
+                        direction: its similarity to a non-zero row is taken as 0, i.e.
+                        distance 1, as torch.nn.functional.cosine_similarity does with its eps.
+                        Two zero rows are at distance 0: both paths take the same (empty) op in
+                        that layer, just as two paths sharing a conv share its weights; counting
+                        them as maximally far would make every identity look sparse and be
+                        over-sampled. The diagonal is 0.
 layer_averaged_cosine   the cosine distance per layer, then the mean over layers (the paper).
 hamming_distance_matrix number of positions where the space's encodings differ (raw counts).
 cka_distance_matrix     1 - linear CKA between feature maps of the architectures on one batch
@@ -25,7 +28,7 @@ from harness.errors import HarnessError
 
 
 def cosine_distance_matrix(feats: Tensor) -> Tensor:
-    """[n, d] -> [n, n] float64 tensor 1 - cos(a, b); zero-norm rows at distance 1 (see above)."""
+    """[n, d] -> [n, n] float64 tensor 1 - cos(a, b); zero rows as described above."""
     if feats.dim() != 2:
         raise ValueError(f"features must be [n, d], got shape {tuple(feats.shape)}")
     f = feats.detach().to(torch.float64) if feats.numel() <= 2**26 else feats.detach().float()
@@ -33,6 +36,8 @@ def cosine_distance_matrix(feats: Tensor) -> Tensor:
     unit = torch.where(norms > 0, f / norms.clamp_min(1e-300), torch.zeros_like(f))
     sim = (unit @ unit.T).to(torch.float64).clamp(-1.0, 1.0)
     dist = 1.0 - sim
+    zero = (norms.squeeze(1) == 0).to(dist.device)
+    dist[zero[:, None] & zero[None, :]] = 0.0
     dist.fill_diagonal_(0.0)
     return dist.cpu()
 

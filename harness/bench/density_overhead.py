@@ -16,18 +16,25 @@ default sampler also computes but the method does not need: densities tracked du
 (<= 100 networks) and the Figure-2 gradients of `figure_archs` networks on the probe batch and on a
 training batch (512) at every epoch.
 
-Analysis (read the numbers of `nas-harness bench --only density-overhead`): a recompute costs one
-forward + backward per network on the probe batch, about 1/4 of a training step at batch 512 with
-probe 128. Pooling (36 networks, every epoch after warm-up) therefore costs ~36/4 = 9 step
-equivalents per 48-step epoch, around the 10% target; recompute_every=2 or probe 64 halves it.
-Fine-grained NAS-Bench-Macro with all 3,969 networks costs ~1,000 step equivalents per recompute,
-i.e. ~4 epochs of training every 5 epochs: far above 10% whatever the probe size, since the cost is
-n_archs passes. max_archs=256 (nearest-neighbour fill) with probe 64 brings it to a few percent.
-The cosine matrix itself (n^2 * dim) is a small part even at n = 3,969 (dim ~258k). The online
-sampler only projects gradients the training step already computed (every observe_every steps),
-refreshes k=16 prototype densities and draws by rejection: well under 1% at the default options.
-The Figure-2 diagnostics (default figure_archs=64, including a 512-image batch) can cost more than
-the method itself: use figure_archs=0 (or a few) for timing-sensitive runs.
+`overhead_conservative` uses t_step = min(linear fit, proportional scaling of the largest measured
+batch), since CPU step time grows faster than linearly in the batch here and the fit is then the
+larger (overhead-lowering) estimate.
+
+Analysis (from `nas-harness bench --only density-overhead --quick`, 1 CPU thread, loaded machine):
+a recompute costs one forward + backward per network on the probe batch, ~0.8-0.9 of a training
+step at the same batch, hence ~1/7 of a step at batch 512 with probe 128. Pooling (36 networks,
+every epoch after warm-up) costs ~5 step equivalents per 48-step epoch: ~8%, within the 10%
+target; recompute_every=2 or probe 64 halves it. Fine-grained NAS-Bench-Macro with all 3,969
+networks costs ~500 step equivalents (~10 epochs of training) per recompute, every 5 epochs:
+~60% of training, far above 10%, and still ~15% with probe 32 and recompute_every=10, because the
+cost is n_archs passes. max_archs=256 (nearest-neighbour fill) with probe 64 brings it to ~4%
+(also 512 networks, or probe 128). The cosine matrix itself (n^2 * dim, dim ~258k) is ~3% of a
+full recompute. The online sampler only projects gradients the training step already computed
+(every observe_every steps), refreshes k=16 prototype densities and draws by rejection: <1% at the
+default options on both shapes, <4% even observing every step. The Figure-2 diagnostics (default
+figure_archs=64 -- all 36 on pooling -- on the probe batch and on a 512-image training batch,
+every epoch) cost several times the method itself (overhead_with_diagnostics ~40-75%): use
+figure_archs=0 (or a few networks) for timing-sensitive runs.
 """
 
 from __future__ import annotations
@@ -147,14 +154,6 @@ def fit_to_batch(batches: list[int], times: list[float], target: int) -> tuple[f
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def _timed(device, fn, *args, **kwargs) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn(*args, **kwargs)
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def _train_step(device, model, optimizer, x, y, arch, observe=None) -> tuple[float, float | None]:
@@ -361,6 +360,8 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
     p_max = max(meas.feat_s)
     step_at_probe, _ = fit_to_batch(list(meas.step_s), list(meas.step_s.values()), p_max)
     t_feat_train = meas.feat_s[p_max] * t_step / step_at_probe
+    b_max = max(meas.step_s)
+    t_step_proportional = meas.step_s[b_max] * schedule["batch"] / b_max
     density_cache: dict[tuple, tuple[float, str]] = {}
     rows = []
     for description, options, probe in OFFLINE_CONFIGS.get(space.name, []):
@@ -376,7 +377,9 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
         t_feat = meas.feat_s[probe]
         t_recompute = n * t_feat + t_density
         recomputes = recompute_count(epochs, warmup, sampler.recompute_every)
-        fraction = overhead_fraction(t_step, t_recompute, steps, recomputes)
+        fraction = round(overhead_fraction(t_step, t_recompute, steps, recomputes), 4)
+        conservative = overhead_fraction(min(t_step, t_step_proportional), t_recompute, steps,
+                                         recomputes)
         tracking = warmup_tracking_count(epochs, warmup, sampler.track_warmup)
         n_fig = 0 if sampler.figure is None else len(sampler.figure)
         diag = tracking * t_recompute + epochs * n_fig * (t_feat + t_feat_train)
@@ -395,8 +398,9 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
             "t_density_how": density_how, "recompute_s": round(t_recompute, 3),
             "recompute_in_steps": round(t_recompute / t_step, 1),
             "recompute_every": sampler.recompute_every, "recomputes": recomputes,
-            "steps_total": steps, "overhead_fraction": round(fraction, 4),
+            "steps_total": steps, "overhead_fraction": fraction,
             "target": OFFLINE_TARGET, "meets_target": fraction <= OFFLINE_TARGET,
+            "overhead_conservative": round(conservative, 4),
             "overhead_with_diagnostics": round(with_diag, 4),
             "diagnostics": f"{tracking} warm-up density tracks + {epochs} x {n_fig} Figure-2 "
                            f"networks x (probe {probe} + train batch {schedule['batch']})",
@@ -423,8 +427,9 @@ def _online_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, t_step
         _prefill_online(sampler, space, np.random.default_rng(0))
         costs = _online_costs(sampler, space, draws, repeats)
         args = (t_step, meas.observe_s, costs["t_refresh"])
-        fraction = online_overhead_fraction(*args, costs["t_draw"], steps, sampler.observe_every,
-                                            sampler.refresh_every, epochs)
+        fraction = round(online_overhead_fraction(*args, costs["t_draw"], steps,
+                                                  sampler.observe_every, sampler.refresh_every,
+                                                  epochs), 5)
         worst = online_overhead_fraction(*args, costs["t_draw_worst"], steps,
                                          sampler.observe_every, sampler.refresh_every, epochs)
         rows.append({
@@ -439,7 +444,7 @@ def _online_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, t_step
             "acceptance_rate": (None if costs["acceptance_rate"] is None
                                 else round(costs["acceptance_rate"], 3)),
             "t_draw_worst_ms": _ms(costs["t_draw_worst"]), "steps_total": steps,
-            "overhead_fraction": round(fraction, 5), "target": ONLINE_TARGET,
+            "overhead_fraction": fraction, "target": ONLINE_TARGET,
             "meets_target": fraction <= ONLINE_TARGET,
             "overhead_worst_case": round(worst, 5),
             "state": "synthetic embeddings (full reservoir, k clusters); observe on real .grad",
@@ -455,17 +460,34 @@ def density_overhead(device: str = "cpu", quick: bool = False,
                      step_batches: tuple = (128, 256), probe_sizes: tuple = (128, 64, 32),
                      online_batch: int = 64, input_size: int | None = None,
                      width_mult: float | None = None, density_rows: int | None = None,
-                     **_) -> list[dict]:
+                     threads: int | None = 1, **_) -> list[dict]:
     """Rows per (space, configuration); see the module docstring. The keyword arguments shrink
     the problem (tests); quick: fewer architectures and repeats, and the n = 3969 distance matrix
-    measured on 1024 rows and scaled."""
+    measured on 1024 rows and scaled. On CPU the section runs with `threads` torch threads (1 by
+    default: on a machine shared with other jobs, several intra-op threads stall each other and
+    timings vary tenfold; the ratios, which are what the rows report, hardly depend on it)."""
+    device = torch.device(device)
+    saved = torch.get_num_threads()
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _density_overhead(device, quick, spaces, online_spaces, n_archs, repeats,
+                                 step_batches, probe_sizes, online_batch, input_size, width_mult,
+                                 density_rows)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _density_overhead(device, quick, spaces, online_spaces, n_archs, repeats, step_batches,
+                      probe_sizes, online_batch, input_size, width_mult, density_rows
+                      ) -> list[dict]:
     from harness.samplers.debiased import DebiasedSampler
     from harness.spaces import get_space
 
-    device = torch.device(device)
     if density_rows is None and quick:
         density_rows = 1024
     rows: list[dict] = []
+    threads = torch.get_num_threads() if device.type == "cpu" else None
     for space_name in dict.fromkeys(list(spaces) + list(online_spaces)):
         space = get_space(space_name)
         offline, online = space_name in spaces, space_name in online_spaces
@@ -505,10 +527,13 @@ def density_overhead(device: str = "cpu", quick: bool = False,
         schedule = dict(schedule, batch=target_batch)
         t_step, step_how = fit_to_batch(list(meas.step_s), list(meas.step_s.values()),
                                         target_batch)
+        first = len(rows)
         if offline:
             rows += _offline_rows(space, meas, schedule, net_kwargs, density_rows,
                                   2 if quick else 3, step_how, t_step)
         if online:
             rows += _online_rows(space, meas, schedule, net_kwargs, t_step, step_how,
                                  draws=50 if quick else 99, repeats=reps)
+        for row in rows[first:]:
+            row["device"] = device.type if threads is None else f"cpu, {threads} torch thread(s)"
     return rows

@@ -22,13 +22,13 @@ larger (overhead-lowering) estimate.
 
 Analysis (from `nas-harness bench --only density-overhead --quick`, 1 CPU thread, loaded machine):
 a recompute costs one forward + backward per network on the probe batch, ~0.8-0.9 of a training
-step at the same batch, hence ~1/7 of a step at batch 512 with probe 128. Pooling (36 networks,
-every epoch after warm-up) costs ~5 step equivalents per 48-step epoch: ~8%, within the 10%
-target; recompute_every=2 or probe 64 halves it. Fine-grained NAS-Bench-Macro with all 3,969
+step at the same batch, hence ~1/6-1/7 of a step at batch 512 with probe 128. Pooling (36
+networks, every epoch after warm-up) costs ~5-6 step equivalents per 48-step epoch: ~8-9%
+(conservative ~9.5%), just within the 10% target; recompute_every=2 or probe 64 halves it. Fine-grained NAS-Bench-Macro with all 3,969
 networks costs ~500 step equivalents (~10 epochs of training) per recompute, every 5 epochs:
 ~60% of training, far above 10%, and still ~15% with probe 32 and recompute_every=10, because the
 cost is n_archs passes. max_archs=256 (nearest-neighbour fill) with probe 64 brings it to ~4%
-(also 512 networks, or probe 128). The cosine matrix itself (n^2 * dim, dim ~258k) is ~3% of a
+(~2% with recompute_every=10; 512 networks ~8%; 256 with probe 128 is borderline, ~10%). The cosine matrix itself (n^2 * dim, dim ~258k) is ~3% of a
 full recompute. The online sampler only projects gradients the training step already computed
 (every observe_every steps), refreshes k=16 prototype densities and draws by rejection: <1% at the
 default options on both shapes, <4% even observing every step. The Figure-2 diagnostics (default

@@ -41,8 +41,27 @@ def _timed(device, fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
+class _threads:
+    """Timings on a shared CPU swing wildly with several torch threads; 1 thread is stable."""
+
+    def __init__(self, n: int):
+        self.n, self.saved = n, torch.get_num_threads()
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
 @bench_section("train-step")
-def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int = 128, **_) -> list[dict]:
+def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int = 128,
+                     threads: int = 1, **_) -> list[dict]:
+    with _threads(threads):
+        return _train_step_ratio(device, quick, batch_size)
+
+
+def _train_step_ratio(device: str, quick: bool, batch_size: int) -> list[dict]:
     from harness.nets import NetConfig, build_standalone, build_supernet
     from harness.spaces import get_space
 
@@ -77,7 +96,12 @@ def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int =
 
 
 @bench_section("eval-pooling")
-def pooling_eval_ratio(device: str = "cpu", quick: bool = False, **_) -> list[dict]:
+def pooling_eval_ratio(device: str = "cpu", quick: bool = False, threads: int = 1, **_) -> list[dict]:
+    with _threads(threads):
+        return _pooling_eval_ratio(device, quick)
+
+
+def _pooling_eval_ratio(device: str, quick: bool) -> list[dict]:
     from harness.evaluate import evaluate_archs
     from harness.nets import NetConfig, build_standalone, build_supernet
     from harness.spaces import get_space

@@ -1,0 +1,127 @@
+"""`nas-harness bench`: structure of the sections and the overhead arithmetic (no timing asserts:
+speed targets are measured by the bench command, never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harness.bench import run_sections
+from harness.bench.density_overhead import (
+    fit_to_batch,
+    online_overhead_fraction,
+    overhead_fraction,
+    recompute_count,
+    steps_per_epoch,
+    warmup_tracking_count,
+)
+
+
+def test_gt_load_rows_have_load_times(data_dir):
+    rows = run_sections(["gt-load"], data_dir=data_dir)["gt-load"]
+    by_name = {row["benchmark"]: row for row in rows}
+    for name in ("pooling", "nb-macro"):
+        row = by_name[name]
+        assert row["status"] == "ok"
+        assert isinstance(row["load_s"], float) and row["load_s"] >= 0
+        assert isinstance(row["meets_target"], bool)
+    assert all("status" in row for row in rows)
+
+
+def test_bench_cli_prints_valid_json(data_dir):
+    from harness.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["bench", "--only", "gt-load", "--json",
+                                      "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert list(report) == ["gt-load"]
+    assert {"pooling", "nb-macro"} <= {row["benchmark"] for row in report["gt-load"]}
+
+
+def test_overhead_fraction_hand_worked():
+    # 4 recomputes of 10 s against 100 steps of 2 s: 40 / (200 + 40) = 1/6.
+    assert overhead_fraction(2.0, 10.0, 100, 4) == pytest.approx(1 / 6)
+    assert overhead_fraction(2.0, 10.0, 100, 0) == 0.0
+    assert overhead_fraction(0.0, 0.0, 0, 0) == 0.0
+
+
+def test_online_overhead_fraction_hand_worked():
+    # 1000 steps of 1 s; 100 observations of 0.5 s, 10 refreshes of 2 s, 1000 draws of 0.01 s:
+    # 80 / 1080.  With 5 epoch-end refreshes: 90 / 1090.
+    assert online_overhead_fraction(1.0, 0.5, 2.0, 0.01, 1000, 10, 100) == pytest.approx(80 / 1080)
+    assert online_overhead_fraction(1.0, 0.5, 2.0, 0.01, 1000, 10, 100, epochs=5) == \
+        pytest.approx(90 / 1090)
+
+
+def test_schedule_counts():
+    assert steps_per_epoch(25_000, 512) == 48  # the runner drops the last partial batch
+    assert steps_per_epoch(25_000, 512, drop_last=False) == 49
+    assert recompute_count(300, 50, 1) == 251  # end of epochs 50..300 (1-based)
+    assert recompute_count(70, 20, 5) == 11  # 20, 25, ..., 70
+    assert recompute_count(10, 0, 3) == 3
+    assert warmup_tracking_count(300, 50, True) == 49
+    assert warmup_tracking_count(300, 50, False) == 0
+
+
+@pytest.mark.parametrize("warmup, every, track", [(3, 2, False), (0, 3, False), (4, 1, True)])
+def test_recompute_count_matches_the_sampler(warmup, every, track):
+    from harness.samplers.base import EpochContext
+    from harness.samplers.debiased import DebiasedSampler
+    from harness.spaces import get_space
+
+    sampler = DebiasedSampler(get_space("pooling"), 0, warmup_epochs=warmup,
+                              recompute_every=every, distance="hamming", figure_archs=0,
+                              track_density_during_warmup=track)
+    epochs = 10
+    computed = 0
+    for epoch in range(epochs):
+        context = EpochContext(epoch=epoch, epochs=epochs, supernet=None, probe_batch=(None, None),
+                               train_batch=(None, None), loss_fn=None, device="cpu", run_dir=None)
+        computed += sampler.on_epoch_end(epoch, context)["computed"]
+    assert computed == (recompute_count(epochs, warmup, every)
+                        + warmup_tracking_count(epochs, warmup, track))
+
+
+def test_fit_to_batch():
+    assert fit_to_batch([128, 256], [1.0, 2.0], 512)[0] == pytest.approx(4.0)
+    assert fit_to_batch([128, 256], [1.5, 2.0], 512)[0] == pytest.approx(3.0)  # intercept 1.0
+    assert fit_to_batch([64], [1.0], 128)[0] == pytest.approx(2.0)
+    assert fit_to_batch([128, 256], [2.0, 1.0], 512)[0] == pytest.approx(2.0)  # noise: scaled
+    value, how = fit_to_batch([512, 256], [3.0, 1.0], 512)
+    assert value == 3.0 and "measured" in how
+
+
+OFFLINE_KEYS = {"space", "config", "shape", "t_step_ms", "t_step_batch", "t_step_how", "t_feat_ms",
+                "t_density_ms", "recomputes", "steps_total", "overhead_fraction", "target",
+                "meets_target", "overhead_with_diagnostics", "probe", "n_archs_computed"}
+ONLINE_KEYS = {"space", "config", "shape", "t_step_ms", "t_observe_ms", "t_refresh_ms",
+               "t_draw_ms", "steps_total", "overhead_fraction", "target", "meets_target",
+               "overhead_worst_case"}
+
+
+def test_density_overhead_section_tiny():
+    rows = run_sections(["density-overhead"], spaces=("pooling",), online_spaces=("mobilenet",),
+                        n_archs=2, repeats=1, step_batches=(8, 16), probe_sizes=(128, 64),
+                        online_batch=4, input_size=8, width_mult=0.25)["density-overhead"]
+    offline = [row for row in rows if row["sampler"] == "debiased"]
+    online = [row for row in rows if row["sampler"] == "debiased-online"]
+    assert offline and online
+    assert any(row["config"].startswith("default") for row in offline)
+    assert any("recompute_every=2" in row["config"] for row in offline)
+    for row in offline:
+        assert OFFLINE_KEYS <= set(row), OFFLINE_KEYS - set(row)
+        assert row["space"] == "pooling" and row["n_archs_computed"] == 36
+        assert row["t_step_batch"] == 512 and row["steps_total"] == 300 * 48
+        assert row["probe"] in (128, 64)
+        assert row["recomputes"] in (251, 126)
+    for row in online:
+        assert ONLINE_KEYS <= set(row), ONLINE_KEYS - set(row)
+        assert row["space"] == "mobilenet" and row["target"] == 0.05
+    for row in rows:
+        assert 0.0 <= row["overhead_fraction"] <= 1.0
+        assert isinstance(row["meets_target"], bool)
+        assert row["meets_target"] == (row["overhead_fraction"] <= row["target"])
+        json.dumps(row)

@@ -130,7 +130,9 @@ def runs_section(runs: list[dict], report_dir: Path) -> str:
              "| label | seed | sampler | options | Kendall τ | τ 95% CI | Spearman ρ | n | run |",
              "|---|---:|---|---|---:|---:|---:|---:|---|"]
     for result in runs:
-        href = run_link(result.get("run_dir"), report_dir)
+        archived = report_dir / result["archive"] if result.get("archive") else None
+        href = run_link(archived if archived is not None and archived.exists()
+                        else result.get("run_dir"), report_dir)
         tau = _metric(result, "kendall_tau")
         rho = _metric(result, "spearman")
         low, high = _num(tau.get("ci_low"), 2), _num(tau.get("ci_high"), 2)

@@ -11,6 +11,22 @@ from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
 from harness.io import atomic_write_json
 
+ARCHIVED = ("config.json", "result.json", "pred.csv", "log.jsonl", "done.json")
+
+
+def archive_run(result: dict, report_dir: Path) -> dict:
+    """Copy a run's small files (not checkpoints) next to the report, so every number in a committed
+    report links to the config, log, predictions and scores behind it."""
+    import shutil
+
+    source = Path(result["run_dir"])
+    target = report_dir / "runs" / source.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ARCHIVED:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    return {**result, "archive": str(Path("runs") / source.name)}
+
 
 def _by_label(results: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
@@ -75,7 +91,7 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
                      for s in specs]
         results = []
         for spec in specs:
-            result = execute(spec, runs_root, data_dir, progress, log)
+            result = archive_run(execute(spec, runs_root, data_dir, progress, log), report_dir)
             results.append(result)
             all_results[result["config_hash"]] = result
         if not results and specs == []:

@@ -30,6 +30,22 @@ def load_result(run_dir: Path) -> dict | None:
         return None
 
 
+def portable_path(path: str, data_dir=None) -> str:
+    """A path that means the same on another machine: relative to the working directory, or
+    `<data-dir>/...` for files in the ground-truth data directory."""
+    import os
+
+    from harness.benchmarks.base import resolve_data_dir
+
+    absolute = Path(path).resolve()
+    for base, prefix in ((Path.cwd(), ""), (resolve_data_dir(data_dir).resolve(), "<data-dir>/")):
+        try:
+            return prefix + str(absolute.relative_to(base))
+        except ValueError:
+            continue
+    return os.path.basename(path)
+
+
 def benchmark_archs(truth, space):
     """Architectures to evaluate: the benchmark's distinct networks (canonical codes)."""
     keys = dict.fromkeys(space.canonical_key(k) for k in truth.frame["key"])
@@ -96,7 +112,8 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
         "run_dir": str(run_dir),
         "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
-        "ground_truth": truth.provenance.to_dict(),
+        "ground_truth": {**truth.provenance.to_dict(),
+                         "file": portable_path(truth.provenance.file, data_dir)},
         **corr.to_dict(),
     }
     atomic_write_json(run_dir / "result.json", result)

@@ -44,9 +44,12 @@ def seed_interval(values: list[float], boot: tuple | None = None,
 
 
 def _link(text: str, run_dirs: list[str], report_dir: Path) -> str:
+    """A Markdown link to the first run behind a number (its archived copy when there is one)."""
     if not run_dirs:
         return text
-    target = os.path.relpath(run_dirs[0], report_dir)
+    first = run_dirs[0]
+    target = first if not os.path.isabs(first) and first.startswith("runs/") and \
+        (report_dir / first).exists() else os.path.relpath(first, report_dir)
     return f"[{text}]({target})"
 
 
@@ -68,7 +71,8 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
         rows.append({"label": label, "space": runs[0]["space"], "sampler": runs[0]["sampler"],
                      "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,
-                     "values": values, "run_dirs": [r["run_dir"] for r in runs],
+                     "values": values,
+                     "run_dirs": [r.get("archive") or r["run_dir"] for r in runs],
                      "n_archs": runs[0]["n"]})
     return rows
 

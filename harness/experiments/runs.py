@@ -73,7 +73,11 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
         result = _execute(spec, run_dir, data_dir, progress, log)
     # The same config can serve several tables (e.g. Table 4's default estimator is Table 3's
     # debiased run): the label is the table's.
-    return {**result, "label": spec.label}
+    truth = dict(result.get("ground_truth", {}))
+    if truth.get("file"):
+        truth["file"] = portable_path(truth["file"], data_dir) if Path(truth["file"]).is_absolute() \
+            else truth["file"]
+    return {**result, "label": spec.label, "ground_truth": truth}
 
 
 def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dict:

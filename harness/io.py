@@ -30,6 +30,11 @@ def _atomic(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
+def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Atomically write `path` with `write(handle)` (e.g. matplotlib's savefig)."""
+    return _atomic(Path(path), write)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return _atomic(Path(path), lambda handle: handle.write(data))
 

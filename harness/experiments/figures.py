@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.io import atomic_write_with
 
 DPI = 120
 FONT_SIZE = 11
@@ -58,23 +58,11 @@ def _new_figure(width: float, height: float):
 
 def _save(fig, out: str | os.PathLike, rect: tuple | None = None) -> Path:
     """Tight layout (within `rect`), then write the PNG atomically; the figure is cleared."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
         fig.tight_layout(rect=rect)
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        return atomic_write_with(Path(out), lambda handle: fig.savefig(handle, format="png", dpi=DPI))
     finally:
         fig.clear()
-    return out
 
 
 def _rc():

@@ -149,7 +149,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
     n_steps = len(loader) if cfg.steps_per_epoch is None else min(len(loader), cfg.steps_per_epoch)
     params = [p for p in supernet.parameters() if p.requires_grad]
     autocast = (torch.autocast("cuda", dtype=torch.float16) if setup.use_amp else nullcontext())
-    total_loss, total_correct, total_seen = 0.0, 0, 0
+    total_loss, total_correct, total_seen, total_paths = 0.0, 0, 0, 0
     started = time.perf_counter()
     bar = None
     if progress:
@@ -188,7 +188,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             if sampler.wants_gradients(global_step):
                 sampler.observe_gradients(global_step, arch, supernet)
             step_loss += loss.item()
-            total_correct += int((logits.argmax(1) == y).sum()) if len(archs) == 1 else 0
+            total_correct += int((logits.argmax(1) == y).sum())
         if cfg.unused_params_move:
             # Off-path parameters take weight decay and momentum like in a dense optimizer.
             for p in params:
@@ -205,6 +205,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             optimizer.step()
         total_loss += step_loss * len(y)
         total_seen += len(y)
+        total_paths += len(y) * len(archs)
         global_step += 1
         if bar is not None:
             bar.update(1)
@@ -216,7 +217,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
         "step": global_step,
         "lr": optimizer.param_groups[0]["lr"],
         "train_loss": total_loss / max(total_seen, 1),
-        "train_acc": 100.0 * total_correct / max(total_seen, 1),
+        "train_acc": 100.0 * total_correct / max(total_paths, 1),  # over all paths of the step
         "seconds": round(time.perf_counter() - started, 3),
     })
     if not math.isfinite(total_loss):

@@ -52,6 +52,10 @@ def load_generated(name: str, space: str, data_dir: Path | None) -> GroundTruth:
             recipe = json.loads(recipe_path.read_text())
         except json.JSONDecodeError:
             raise DataFileError(f"{recipe_path}: malformed JSON; {fix}") from None
+    extra = {"recipe": recipe} if recipe else {}
+    agreement = seed_agreement(path.with_name(f"{name}.runs.jsonl"))
+    if agreement is not None:
+        extra["seed_agreement_kendall"] = agreement
     return GroundTruth(
         name=name,
         space=space,
@@ -62,8 +66,26 @@ def load_generated(name: str, space: str, data_dir: Path | None) -> GroundTruth:
             metric="stand-alone test accuracy (%), mean over seeds",
             source=recipe.get("command", ""),
         ),
-        extra={"recipe": recipe} if recipe else {},
+        extra=extra,
     )
+
+
+def seed_agreement(runs_path: Path) -> float | None:
+    """Kendall tau between the first two training seeds' accuracies: how far the ground truth itself
+    ranks consistently (a ceiling on any supernet's agreement with it)."""
+    if not runs_path.is_file():
+        return None
+    import pandas as pd
+    import scipy.stats
+
+    try:
+        runs = pd.read_json(runs_path, lines=True, dtype={"key": str})
+        wide = runs.pivot_table(index="key", columns="seed", values="accuracy").dropna()
+    except (ValueError, KeyError):
+        return None
+    if wide.shape[1] < 2 or len(wide) < 3:
+        return None
+    return round(float(scipy.stats.kendalltau(wide.iloc[:, 0], wide.iloc[:, 1]).statistic), 4)
 
 
 def _register(name: str, space: str, description: str) -> None:

@@ -56,7 +56,7 @@ def test_baseline_records_tolerance_from_seed_spread(baseline):
     _, _, path = baseline
     stored = json.loads(path.read_text())
     entry = stored["metrics"]["table3/pooling/uniform/kendall"]
-    assert entry["n_seeds"] == 3 and "seed" in entry["tolerance_source"]
+    assert entry["n_seeds"] == 3 and "standard error" in entry["tolerance_source"]
     assert entry["tolerance"] >= 0.02
     assert stored["profile"] == "smoke" and "git_commit" in stored
 

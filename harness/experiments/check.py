@@ -1,8 +1,9 @@
 """Regression check of correlations against a committed baseline.
 
-A baseline (`reports/baselines/<profile>.json`) stores, for every guarded number, its value and a
-tolerance taken from measured spread: twice the standard deviation over seeds when there are at
-least two seeds, else the half-width of the run's bootstrap interval; never below MIN_TOLERANCE.
+A baseline (`reports/baselines/<profile>.json`) stores, for every guarded number (a mean over
+seeds), its value and a tolerance taken from measured spread: twice the standard error of that mean
+(2 x seed std / sqrt(n seeds)) when there are at least two seeds, else the half-width of the run's
+bootstrap interval; never below MIN_TOLERANCE.
 `check` fails (exit 1) when a number leaves value +/- tolerance, in either direction: a gain that
 large also means the baseline no longer describes the code, and `--update` rewrites it on purpose.
 """
@@ -23,7 +24,8 @@ MIN_TOLERANCE = 0.02
 def tolerance_for(entry: dict, bootstrap_half_width: float | None) -> tuple[float, str]:
     std = entry.get("std")
     if entry.get("n_seeds", 1) >= 2 and std is not None and math.isfinite(std):
-        return max(2.0 * std, MIN_TOLERANCE), f"2 x seed std over {entry['n_seeds']} seeds"
+        n = entry["n_seeds"]
+        return max(2.0 * std / math.sqrt(n), MIN_TOLERANCE), f"2 x standard error over {n} seeds"
     if bootstrap_half_width is not None and math.isfinite(bootstrap_half_width):
         return max(bootstrap_half_width, MIN_TOLERANCE), "bootstrap 95% half-width (one seed)"
     return MIN_TOLERANCE, "floor"

@@ -41,7 +41,7 @@ class Experiment:
 # Per-profile settings of the experiments: seeds, benchmarks, and sampler options that make the
 # cpu / smoke budgets hold (e.g. NAS-Bench-Macro densities on a subset of networks on a CPU).
 SETTINGS = {
-    "smoke": {"seeds": (0, 1), "benchmarks": {"pooling": "pooling-fmnist"},
+    "smoke": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling-fmnist"},
               "debiased": {"tau": 7.0}, "epochs": None},
     "cpu": {"seeds": (0, 1, 2),
             "benchmarks": {"pooling": "pooling-fmnist", "nb-macro": "nb-macro-fmnist"},

@@ -128,6 +128,11 @@ def _merge_json(path: Path, new: dict) -> None:
         old = {r["config_hash"]: r for r in old}
     merged = {**old, **new}
     if path.name == "runs.json":
-        atomic_write_json(path, sorted(merged.values(), key=lambda r: (r["label"], r["seed"])))
+        from harness.experiments.runs import portable_path
+
+        # A committed report names run directories relative to the working directory, never by
+        # a machine's absolute path.
+        rows = [{**r, "run_dir": portable_path(r["run_dir"])} for r in merged.values()]
+        atomic_write_json(path, sorted(rows, key=lambda r: (r["label"], r["seed"])))
     else:
         atomic_write_json(path, merged)

@@ -71,13 +71,16 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
     run_dir = run_dir_for(spec, runs_root)
     with run_lock(run_dir):
         result = _execute(spec, run_dir, data_dir, progress, log)
+        if result.get("run_dir") != portable_path(run_dir):  # the cache moved since it was written
+            result["run_dir"] = portable_path(run_dir)
+            atomic_write_json(run_dir / "result.json", result)
     # The same config can serve several tables (e.g. Table 4's default estimator is Table 3's
     # debiased run): the label is the table's.
     truth = dict(result.get("ground_truth", {}))
     if truth.get("file"):
         truth["file"] = portable_path(truth["file"], data_dir) if Path(truth["file"]).is_absolute() \
             else truth["file"]
-    return {**result, "label": spec.label, "ground_truth": truth}
+    return {**result, "label": spec.label, "ground_truth": truth, "run_dir": str(run_dir)}
 
 
 def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dict:
@@ -113,7 +116,7 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
         "sampler_options": spec.config.sampler_options,
         "seed": spec.config.seed,
         "config_hash": spec.config.hash(),
-        "run_dir": str(run_dir),
+        "run_dir": portable_path(run_dir),
         "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
         "ground_truth": {**truth.provenance.to_dict(),

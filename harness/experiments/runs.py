@@ -91,7 +91,7 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
     from harness.train.runner import train_run
 
     cached = load_result(run_dir)
-    if cached is not None:
+    if cached is not None and (run_dir / "pred.csv").is_file():
         return cached
     started = time.perf_counter()
     if not (run_dir / "done.json").is_file():

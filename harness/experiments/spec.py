@@ -70,7 +70,12 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
                            "track_density_during_warmup": False,
                            **SPACE_SAMPLER_OPTIONS.get((profile, space), {})}
     elif sampler == "debiased-online":
+        # Short runs: observe every step (the gradient is already there, the cost is a projection)
+        # and fewer prototypes, or the prototypes are not ready before training ends and the
+        # sampler never leaves its uniform warm-up.
         sampler_options = {"tau": settings["debiased"]["tau"]}
+        if profile != "paper":
+            sampler_options.update({"observe_every": 1, "k": 8, "refresh_every": 20})
     sampler_options.update(options.pop("sampler_options", {}))
     if profile == "paper" and space == "nb-macro" and sampler == "debiased":
         options.setdefault("probe_size", 64)

@@ -18,12 +18,6 @@ def bench_section(name: str):
 
 
 def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
-    from harness.bench import gt_load  # noqa: F401  (registers)
+    from harness.bench import density_overhead, gt_load, train_step  # noqa: F401  (register)
 
-    for optional in ("train_step", "density_overhead"):
-        try:
-            __import__(f"harness.bench.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"harness.bench.{optional}":
-                raise
     return {name: SECTIONS.get(name)(**options) for name in (names or SECTIONS.names())}

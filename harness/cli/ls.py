@@ -32,10 +32,8 @@ def list_items(kind: str) -> list[dict]:
             {"name": m.name, "higher_is_better": m.higher_is_better, "definition": m.definition}
             for m in list_metrics()
         ]
-    try:
-        from harness.samplers import SAMPLERS
-    except ModuleNotFoundError:
-        return []
+    from harness.samplers import SAMPLERS
+
     return [{"name": n, "description": SAMPLERS.get(n).description} for n in SAMPLERS]
 
 

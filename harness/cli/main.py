@@ -39,18 +39,9 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from harness.cli import correlate, gt, ls, space
+    from harness.cli import bench, check, correlate, evaluate, gt, ls, report, reproduce, space, train
 
-    for module in (ls, space, gt, correlate):
-        module.register(cli)
-    # Later stages register when present; the foundation works without them.
-    for name in ("train", "evaluate", "bench", "reproduce", "report", "check"):
-        try:
-            module = __import__(f"harness.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"harness.cli.{name}":
-                raise
-            continue
+    for module in (ls, space, gt, correlate, train, evaluate, bench, reproduce, report, check):
         module.register(cli)
 
 

@@ -39,7 +39,18 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from harness.cli import bench, check, correlate, evaluate, gt, ls, report, reproduce, space, train
+    from harness.cli import (
+        bench,
+        check,
+        correlate,
+        evaluate,
+        gt,
+        ls,
+        report,
+        reproduce,
+        space,
+        train,
+    )
 
     for module in (ls, space, gt, correlate, train, evaluate, bench, reproduce, report, check):
         module.register(cli)

@@ -190,7 +190,7 @@ def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
         for epoch, density in trajectory:
             rho = scipy.stats.spearmanr([density[k] for k in keys], [final[k] for k in keys]).statistic
             rows.append({"seed": r["seed"], "warmup_epochs": epoch + 1, "final_epoch": final_epoch + 1,
-                         "spearman": float(rho), "run_dir": r["run_dir"]})
+                         "spearman": float(rho), "run_dir": r.get("archive") or r["run_dir"]})
     frame = pd.DataFrame(rows)
     lines = [f"## Table 6: warm-up epochs vs Spearman with the density at convergence ({profile} profile)", "",
              "| uniform epochs | seeds | Spearman (mean) | per seed |", "|---|---|---|---|"]

@@ -125,3 +125,15 @@ def test_density_overhead_section_tiny():
         assert isinstance(row["meets_target"], bool)
         assert row["meets_target"] == (row["overhead_fraction"] <= row["target"])
         json.dumps(row)
+
+
+def test_train_step_and_pooling_eval_sections_report_ratios():
+    from harness.bench import SECTIONS, run_sections
+
+    run_sections(["gt-load"], data_dir="/nonexistent")  # registers every section
+    rows = SECTIONS.get("train-step")(quick=True, batch_size=4, spaces=("pooling", "nb-macro"))
+    assert [r["space"] for r in rows] == ["pooling", "nb-macro"]
+    for row in rows:
+        assert row["ratio"] > 0 and row["supernet_step_ms"] > 0 and row["target"] == 1.10
+    (row,) = SECTIONS.get("eval-pooling")(quick=True, images=4)
+    assert row["archs"] == 36 and row["ratio"] > 0 and row["target"] == 1.2

@@ -33,11 +33,11 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _timed(device, fn, *args, **kwargs) -> float:
-    _sync(device)
+def _timed(sync_device, fn, /, *args, **kwargs) -> float:
+    _sync(sync_device)
     start = time.perf_counter()
     fn(*args, **kwargs)
-    _sync(device)
+    _sync(sync_device)
     return time.perf_counter() - start
 
 
@@ -56,12 +56,12 @@ class _threads:
 
 @bench_section("train-step")
 def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int = 128,
-                     threads: int = 1, **_) -> list[dict]:
+                     threads: int = 1, spaces: tuple[str, ...] | None = None, **_) -> list[dict]:
     with _threads(threads):
-        return _train_step_ratio(device, quick, batch_size)
+        return _train_step_ratio(device, quick, batch_size, spaces or tuple(SHAPES))
 
 
-def _train_step_ratio(device: str, quick: bool, batch_size: int) -> list[dict]:
+def _train_step_ratio(device: str, quick: bool, batch_size: int, spaces: tuple[str, ...]) -> list[dict]:
     from harness.nets import NetConfig, build_standalone, build_supernet
     from harness.spaces import get_space
 
@@ -69,7 +69,8 @@ def _train_step_ratio(device: str, quick: bool, batch_size: int) -> list[dict]:
     repeats = 5 if quick else 15
     rows = []
     rng = np.random.default_rng(0)
-    for space_name, shape in SHAPES.items():
+    for space_name in spaces:
+        shape = SHAPES[space_name]
         space = get_space(space_name)
         cfg = NetConfig(num_classes=10, **shape)
         arch = space.sample(rng)
@@ -96,12 +97,13 @@ def _train_step_ratio(device: str, quick: bool, batch_size: int) -> list[dict]:
 
 
 @bench_section("eval-pooling")
-def pooling_eval_ratio(device: str = "cpu", quick: bool = False, threads: int = 1, **_) -> list[dict]:
+def pooling_eval_ratio(device: str = "cpu", quick: bool = False, threads: int = 1,
+                       images: int = 250, **_) -> list[dict]:
     with _threads(threads):
-        return _pooling_eval_ratio(device, quick)
+        return _pooling_eval_ratio(device, quick, images)
 
 
-def _pooling_eval_ratio(device: str, quick: bool) -> list[dict]:
+def _pooling_eval_ratio(device: str, quick: bool, images: int) -> list[dict]:
     from harness.evaluate import evaluate_archs
     from harness.nets import NetConfig, build_standalone, build_supernet
     from harness.spaces import get_space
@@ -111,8 +113,8 @@ def _pooling_eval_ratio(device: str, quick: bool) -> list[dict]:
     cfg = NetConfig(in_channels=1, num_classes=10, input_size=28, width_mult=0.5)
     generator = torch.Generator().manual_seed(0)
     n_batches = 2 if quick else 4
-    batches = [(torch.randn(250, 1, 28, 28, generator=generator),
-                torch.randint(0, 10, (250,), generator=generator)) for _ in range(n_batches)]
+    batches = [(torch.randn(images, 1, 28, 28, generator=generator),
+                torch.randint(0, 10, (images,), generator=generator)) for _ in range(n_batches)]
     archs = list(space.enumerate())
     torch.manual_seed(0)
     supernet = build_supernet("pooling", cfg).to(device)

@@ -30,6 +30,7 @@ from harness.io import atomic_write_with
 
 DPI = 120
 FONT_SIZE = 11
+MIN_DENSITY_POINTS = 8  # fewer networks make a scatter and its Spearman meaningless
 MAX_HEATMAP_ROWS = 60  # more architectures than this: show the 30 most and 30 least sampled
 HEATMAP_KEEP = 30
 MAX_ENUMERATE_FOR_ZEROS = 100_000  # list never-sampled codes of enumerable spaces up to this size
@@ -314,8 +315,10 @@ def density_vs_accuracy(run_dir: str | os.PathLike, truth_frame, space,
                      dtype=float)
     dens = dens.groupby(level=0).mean()
     both = pd.DataFrame({"density": dens}).join(acc.rename("accuracy"), how="inner").dropna()
-    if len(both) < 2:
-        raise HarnessError(f"{run_dir}: fewer than 2 snapshot networks match the ground truth")
+    if len(both) < MIN_DENSITY_POINTS:
+        raise HarnessError(f"{run_dir}: only {len(both)} networks with a computed density are in the "
+                           f"ground truth (need {MIN_DENSITY_POINTS}); a sampled benchmark and a "
+                           "max_archs subset rarely overlap")
     rho = spearmanr(both["density"], both["accuracy"])[0]
     estimator = (snap.get("options") or {}).get("estimator", "inverse_mean_distance")
     with _rc():
@@ -407,7 +410,7 @@ def _frequency_heatmap(run_dir: Path, snaps: list[dict], out) -> Path:
             ax.axhline(HEATMAP_KEEP - 0.5, color="white", linewidth=2)
         ax.set_xlabel("epoch (draws counted at the end of each epoch)")
         ax.set_ylabel("architecture (sorted by total draws)")
-        ax.set_title(f"Draws per architecture and epoch ({run_dir.name}; {note})")
+        ax.set_title(f"Draws per architecture and epoch\n({run_dir.name}; {note})")
         colorbar = fig.colorbar(image, ax=ax, pad=0.01)
         colorbar.set_label("draws in the epoch (paths)")
         return _save(fig, out)
@@ -434,6 +437,6 @@ def _frequency_bars(run_dir: Path, totals: dict[str, Any], out) -> Path:
             ax.axhline(HEATMAP_KEEP - 0.5, color="0.3", linewidth=1.5)
         ax.set_xlabel("draws over the whole training (paths)")
         ax.set_ylabel("architecture (sorted by total draws)")
-        ax.set_title(f"Total draws per architecture ({run_dir.name}; {note}; from done.json)")
+        ax.set_title(f"Total draws per architecture\n({run_dir.name}; {note}; from done.json)")
         ax.legend(loc="lower right")
         return _save(fig, out)

@@ -71,8 +71,12 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
     run_dir = run_dir_for(spec, runs_root)
     with run_lock(run_dir):
         result = _execute(spec, run_dir, data_dir, progress, log)
-        if result.get("run_dir") != portable_path(run_dir):  # the cache moved since it was written
+        truth_file = result.get("ground_truth", {}).get("file", "")
+        if result.get("run_dir") != portable_path(run_dir) or Path(truth_file).is_absolute():
+            # The cache moved since it was written, or an older result holds a machine's path.
             result["run_dir"] = portable_path(run_dir)
+            result["ground_truth"] = {**result["ground_truth"],
+                                      "file": portable_path(truth_file, data_dir)}
             atomic_write_json(run_dir / "result.json", result)
     # The same config can serve several tables (e.g. Table 4's default estimator is Table 3's
     # debiased run): the label is the table's.

@@ -1,9 +1,9 @@
 """Regression check of correlations against a committed baseline.
 
 A baseline (`reports/baselines/<profile>.json`) stores, for every guarded number (a mean over
-seeds), its value and a tolerance taken from measured spread: twice the standard error of that mean
-(2 x seed std / sqrt(n seeds)) when there are at least two seeds, else the half-width of the run's
-bootstrap interval; never below MIN_TOLERANCE.
+seeds), its value and a tolerance taken from measured spread: the larger of twice the standard
+error over seeds and the runs' bootstrap half-width over architectures divided by sqrt(n seeds);
+never below MIN_TOLERANCE.
 `check` fails (exit 1) when a number leaves value +/- tolerance, in either direction: a gain that
 large also means the baseline no longer describes the code, and `--update` rewrites it on purpose.
 """
@@ -21,14 +21,22 @@ from harness.io import atomic_write_json
 MIN_TOLERANCE = 0.02
 
 
-def tolerance_for(entry: dict, bootstrap_half_width: float | None) -> tuple[float, str]:
+def tolerance_for(entry: dict, bootstrap_half_width: float | None = None) -> tuple[float, str]:
+    """(tolerance, where it came from) for a mean over n seeds.
+
+    The larger of: twice the standard error over seeds (2 std / sqrt(n)), and the runs' mean
+    bootstrap half-width over architectures / sqrt(n) (two or three seeds can agree by chance, so
+    the seed spread alone can be far too small); never below MIN_TOLERANCE.
+    """
+    n = max(int(entry.get("n_seeds") or 1), 1)
+    candidates = [(MIN_TOLERANCE, "floor")]
     std = entry.get("std")
-    if entry.get("n_seeds", 1) >= 2 and std is not None and math.isfinite(std):
-        n = entry["n_seeds"]
-        return max(2.0 * std / math.sqrt(n), MIN_TOLERANCE), f"2 x standard error over {n} seeds"
-    if bootstrap_half_width is not None and math.isfinite(bootstrap_half_width):
-        return max(bootstrap_half_width, MIN_TOLERANCE), "bootstrap 95% half-width (one seed)"
-    return MIN_TOLERANCE, "floor"
+    if n >= 2 and std is not None and math.isfinite(std):
+        candidates.append((2.0 * std / math.sqrt(n), f"2 x standard error over {n} seeds"))
+    boot = entry.get("boot_half", bootstrap_half_width)
+    if boot is not None and math.isfinite(boot):
+        candidates.append((boot / math.sqrt(n), f"bootstrap half-width / sqrt({n} seeds)"))
+    return max(candidates)
 
 
 def read_summary(results_dir: Path) -> dict:
@@ -41,29 +49,13 @@ def read_summary(results_dir: Path) -> dict:
         raise DataFileError(f"{path}: malformed JSON; rerun the reproduction") from None
 
 
-def _bootstrap_half_widths(results_dir: Path) -> dict[str, float]:
-    """Half-width of the single-run bootstrap interval for table3 entries (from table3.csv)."""
-    import pandas as pd
-
-    path = Path(results_dir) / "table3.csv"
-    out = {}
-    if path.is_file():
-        for row in pd.read_csv(path).to_dict("records"):
-            for metric in ("kendall", "spearman"):
-                low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-                if low is not None and high is not None:
-                    out[f"table3/{row['benchmark']}/{row['sampler']}/{metric}"] = (high - low) / 2
-    return out
-
-
 def make_baseline(profile: str, results_dir: Path) -> dict:
     summary = read_summary(results_dir)
-    halves = _bootstrap_half_widths(results_dir)
     metrics = {}
     for key, entry in sorted(summary.items()):
         if entry.get("value") is None or not math.isfinite(entry["value"]):
             continue
-        tolerance, source = tolerance_for(entry, halves.get(key))
+        tolerance, source = tolerance_for(entry)
         metrics[key] = {"value": round(entry["value"], 6), "tolerance": round(tolerance, 6),
                         "tolerance_source": source, "n_seeds": entry.get("n_seeds"),
                         "higher_is_better": entry.get("higher_is_better", True)}

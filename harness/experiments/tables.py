@@ -73,6 +73,11 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,
                      "values": values,
                      "run_dirs": [r.get("archive") or r["run_dir"] for r in runs],
+                     # Mean half-width of the runs' bootstrap intervals over architectures.
+                     "boot_half": float(np.nanmean([
+                         (r["metrics"][metric]["ci_high"] - r["metrics"][metric]["ci_low"]) / 2
+                         if r["metrics"][metric]["ci_low"] is not None else np.nan for r in runs]))
+                     if any(r["metrics"][metric]["ci_low"] is not None for r in runs) else np.nan,
                      "n_archs": runs[0]["n"]})
     return rows
 
@@ -102,6 +107,7 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
                      "spearman_mean": s["mean"], "spearman_std": s["std"],
                      "spearman_ci_low": s["ci_low"], "spearman_ci_high": s["ci_high"],
+                     "kendall_boot_half": t["boot_half"], "spearman_boot_half": s["boot_half"],
                      "kendall_per_seed": json.dumps([round(v, 4) for v in t["values"]]),
                      "paper_kendall": p_tau, "paper_spearman": p_rho})
         lines.append(
@@ -140,6 +146,7 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     for t in tau:
         estimator = t["label"].split("/", 1)[1]
         rows.append({"estimator": estimator, "n_seeds": t["n_seeds"], "kendall_mean": t["mean"],
+                     "kendall_std": t["std"], "kendall_boot_half": t["boot_half"],
                      "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
                      "paper_kendall": paper.TABLE4.get(estimator)})
         lines.append(f"| {estimator} | {t['n_seeds']} | {_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | "
@@ -159,7 +166,8 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
         temperature = float(t["label"].split("=")[1])
         rows.append({"benchmark": t["benchmark"], "tau": temperature, "n_seeds": t["n_seeds"],
                      "kendall_mean": t["mean"], "kendall_ci_low": t["ci_low"],
-                     "kendall_ci_high": t["ci_high"], "paper_kendall": paper.TABLE5.get(temperature)})
+                     "kendall_ci_high": t["ci_high"], "kendall_std": t["std"],
+                     "kendall_boot_half": t["boot_half"], "paper_kendall": paper.TABLE5.get(temperature)})
         lines.append(f"| {t['benchmark']} | {temperature:g} | {t['n_seeds']} | "
                      f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
                      f"{_fmt(paper.TABLE5.get(temperature), 2)} |")
@@ -237,7 +245,8 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
 
 
 def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
-    """Flat {id: {"value", "std", "n_seeds", "higher_is_better"}} of the numbers `check` guards."""
+    """Flat {id: {"value", "std", "boot_half", "n_seeds", "higher_is_better"}} of the numbers
+    `check` guards (std over seeds; boot_half the runs' mean bootstrap half-width)."""
     out: dict[str, dict] = {}
     t3 = tables.get("table3")
     if t3 is not None and not t3.empty:
@@ -245,6 +254,7 @@ def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
             for metric in ("kendall", "spearman"):
                 out[f"table3/{row.benchmark}/{row.sampler}/{metric}"] = {
                     "value": getattr(row, f"{metric}_mean"), "std": getattr(row, f"{metric}_std"),
+                    "boot_half": getattr(row, f"{metric}_boot_half"),
                     "n_seeds": row.n_seeds, "higher_is_better": True,
                     "per_seed": json.loads(row.kendall_per_seed) if metric == "kendall" else None}
     for name in ("table4", "table5"):
@@ -253,6 +263,7 @@ def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
             continue
         for row in frame.to_dict("records"):
             key = row.get("estimator", row.get("tau"))
-            out[f"{name}/{key}/kendall"] = {"value": row["kendall_mean"], "std": None,
+            out[f"{name}/{key}/kendall"] = {"value": row["kendall_mean"], "std": row["kendall_std"],
+                                            "boot_half": row["kendall_boot_half"],
                                             "n_seeds": row["n_seeds"], "higher_is_better": True}
     return out

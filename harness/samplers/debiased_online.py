@@ -41,6 +41,7 @@ architectures drawn).
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,7 @@ class DebiasedOnlineSampler(Sampler):
 
     def embed_gradients(self, supernet) -> np.ndarray:
         """[proj_dim] embedding of the gradients currently in .grad of the selected layers."""
-        groups = select_layer_groups(supernet, self.layers)
+        groups = self._layer_groups(supernet)
         parts = []
         with torch.no_grad():
             for index, ((_, params), dim) in enumerate(zip(groups, self.layer_dims(len(groups)))):
@@ -142,6 +143,13 @@ class DebiasedOnlineSampler(Sampler):
                 parts.append(vec / norm if norm > 0 else vec)
             out = torch.cat(parts) / math.sqrt(len(parts))
         return out.double().cpu().numpy()
+
+    def _layer_groups(self, supernet):
+        # layer_groups() walks every module: once per supernet, not once per observation.
+        cached = getattr(self, "_groups_cache", None)
+        if cached is None or cached[0]() is not supernet:
+            self._groups_cache = (weakref.ref(supernet), select_layer_groups(supernet, self.layers))
+        return self._groups_cache[1]
 
     def observe_gradients(self, step: int, arch: Arch, supernet) -> None:
         embedding = self.embed_gradients(supernet)

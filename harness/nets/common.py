@@ -326,6 +326,42 @@ class InvertedResidual(nn.Module):
 # ----------------------------------------------------------------------------- registry
 
 
+class BuiltSupernet(Supernet):
+    """A supernet made by the space's `build(net, cfg, arch)` and run by `run(net, x, arch)`.
+
+    The same two functions make the stand-alone network (`BuiltNet`): with `arch=None` build adds
+    every candidate op, with an arch only the chosen ones; run then takes the arch of the path, or
+    None for a stand-alone network whose ops are already fixed. Subclasses set space_name, choices,
+    build and run (as staticmethods) and `_layer_modules`.
+    """
+
+    choices: tuple[int, ...] = ()
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__(cfg, self.choices)
+        type(self).build(self, cfg, None)
+
+    def forward(self, x: Tensor, arch: Arch) -> Tensor:
+        return type(self).run(self, x, self.check_arch(arch))
+
+
+class BuiltNet(nn.Module):
+    """The stand-alone network of one architecture, from the same build/run as its BuiltSupernet."""
+
+    space_name: str = ""
+    choices: tuple[int, ...] = ()
+
+    def __init__(self, arch: Arch, cfg: NetConfig | None = None):
+        super().__init__()
+        cfg = cfg or NetConfig()
+        self.arch = check_arch(arch, self.choices, self.space_name)
+        self.cfg = cfg
+        type(self).build(self, cfg, self.arch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self).run(self, x, None)
+
+
 @dataclass(frozen=True)
 class NetBuilder:
     """How to build one space's supernet and stand-alone networks."""

@@ -28,15 +28,15 @@ from torch import Tensor, nn
 from harness.nets.common import (
     NETS,
     Arch,
+    BuiltNet,
+    BuiltSupernet,
     Choice,
     InvertedResidual,
     NetBuilder,
     NetConfig,
     Norm,
     Shortcut,
-    Supernet,
     call,
-    check_arch,
     conv_bn,
     mobilenet_default_stem_stride,
     norm_factory,
@@ -103,32 +103,19 @@ def _run(net: nn.Module, x: Tensor, arch: Arch | None) -> Tensor:
     return net.classifier(x)
 
 
-class MobileNetSupernet(Supernet):
-    space_name = SPACE
-
-    def __init__(self, cfg: NetConfig):
-        super().__init__(cfg, N_CHOICES)
-        _build(self, cfg, None)
-
-    def forward(self, x: Tensor, arch: Arch) -> Tensor:
-        return _run(self, x, self.check_arch(arch))
+class MobileNetSupernet(BuiltSupernet):
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
     def _layer_modules(self) -> list[tuple[str, nn.Module]]:
         return [(f"blocks.{i}", m) for i, m in enumerate(self.blocks)]
 
 
-class MobileNet(nn.Module):
+class MobileNet(BuiltNet):
     """Stand-alone network of one mobilenet-space architecture."""
 
-    def __init__(self, arch: Arch, cfg: NetConfig | None = None):
-        super().__init__()
-        cfg = cfg or NetConfig()
-        self.arch = check_arch(arch, N_CHOICES, SPACE)
-        self.cfg = cfg
-        _build(self, cfg, self.arch)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _run(self, x, None)
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
 
 NETS.add(SPACE, NetBuilder(MobileNetSupernet, MobileNet))

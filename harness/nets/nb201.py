@@ -22,13 +22,13 @@ from torch import Tensor, nn
 from harness.nets.common import (
     NETS,
     Arch,
+    BuiltNet,
+    BuiltSupernet,
     Choice,
     NetBuilder,
     NetConfig,
     Norm,
-    Supernet,
     call,
-    check_arch,
     norm_factory,
     scale_channels,
     stem_stride,
@@ -149,32 +149,19 @@ def _run(net: nn.Module, x: Tensor, arch: Arch | None) -> Tensor:
     return net.classifier(x)
 
 
-class NB201Supernet(Supernet):
-    space_name = SPACE
-
-    def __init__(self, cfg: NetConfig):
-        super().__init__(cfg, N_CHOICES)
-        _build(self, cfg, None)
-
-    def forward(self, x: Tensor, arch: Arch) -> Tensor:
-        return _run(self, x, self.check_arch(arch))
+class NB201Supernet(BuiltSupernet):
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
     def _layer_modules(self) -> list[tuple[str, nn.Module]]:
         return [(f"cells.{i}", m) for i, m in enumerate(self.cells) if isinstance(m, Cell)]
 
 
-class NB201Net(nn.Module):
+class NB201Net(BuiltNet):
     """Stand-alone NAS-Bench-201 network of one cell."""
 
-    def __init__(self, arch: Arch, cfg: NetConfig | None = None):
-        super().__init__()
-        cfg = cfg or NetConfig()
-        self.arch = check_arch(arch, N_CHOICES, SPACE)
-        self.cfg = cfg
-        _build(self, cfg, self.arch)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _run(self, x, None)
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
 
 NETS.add(SPACE, NetBuilder(NB201Supernet, NB201Net))

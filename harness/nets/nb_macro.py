@@ -18,15 +18,15 @@ from torch import Tensor, nn
 from harness.nets.common import (
     NETS,
     Arch,
+    BuiltNet,
+    BuiltSupernet,
     Choice,
     InvertedResidual,
     NetBuilder,
     NetConfig,
     Norm,
     Shortcut,
-    Supernet,
     call,
-    check_arch,
     conv_bn,
     norm_factory,
     scale_channels,
@@ -86,32 +86,19 @@ def _run(net: nn.Module, x: Tensor, arch: Arch | None) -> Tensor:
     return net.classifier(torch.flatten(x, 1))
 
 
-class NBMacroSupernet(Supernet):
-    space_name = SPACE
-
-    def __init__(self, cfg: NetConfig):
-        super().__init__(cfg, N_CHOICES)
-        _build(self, cfg, None)
-
-    def forward(self, x: Tensor, arch: Arch) -> Tensor:
-        return _run(self, x, self.check_arch(arch))
+class NBMacroSupernet(BuiltSupernet):
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
     def _layer_modules(self) -> list[tuple[str, nn.Module]]:
         return [(f"features.{i}", m) for i, m in enumerate(self.features)]
 
 
-class NBMacroNet(nn.Module):
+class NBMacroNet(BuiltNet):
     """Stand-alone NAS-Bench-Macro network of one code."""
 
-    def __init__(self, arch: Arch, cfg: NetConfig | None = None):
-        super().__init__()
-        cfg = cfg or NetConfig()
-        self.arch = check_arch(arch, N_CHOICES, SPACE)
-        self.cfg = cfg
-        _build(self, cfg, self.arch)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _run(self, x, None)
+    space_name, choices = SPACE, N_CHOICES
+    build, run = staticmethod(_build), staticmethod(_run)
 
 
 NETS.add(SPACE, NetBuilder(NBMacroSupernet, NBMacroNet))

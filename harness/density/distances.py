@@ -44,13 +44,26 @@ def cosine_distance_matrix(feats: Tensor) -> Tensor:
 
 def layer_averaged_cosine(features: dict[str, Tensor]) -> Tensor:
     """Cosine distance matrix of each layer's features, averaged over the layers."""
+    return layer_averaged_cosine_with_means(features)[0]
+
+
+def layer_averaged_cosine_with_means(features: dict[str, Tensor]
+                                     ) -> tuple[Tensor, dict[str, float]]:
+    """(the layer-averaged cosine distance matrix, {layer: mean pairwise distance}).
+
+    The per-layer means are over distinct pairs of rows, unweighted; they come from the same
+    matrices as the average, at no extra cost.
+    """
     if not features:
         raise ValueError("no layers to average over")
     total = None
-    for value in features.values():  # summed one layer at a time: one [n, n] matrix in memory
+    means: dict[str, float] = {}
+    for name, value in features.items():  # one layer at a time: one [n, n] matrix in memory
         dist = cosine_distance_matrix(value)
+        n = dist.shape[0]
+        means[name] = float(dist.sum() / (n * (n - 1))) if n > 1 else float("nan")
         total = dist if total is None else total.add_(dist)
-    return total / len(features)
+    return total / len(features), means
 
 
 def per_layer_mean_distance(features: dict[str, Tensor]) -> dict[str, float]:

@@ -9,15 +9,15 @@ Mappings (MAPPINGS registry; alpha > 0, tau > 0):
 All of them give lower-density architectures higher probability, and tend to uniform as
 tau -> infinity.
 
-Normalisation (a reading choice, DEFAULT normalize="mean"): for neg_density the scale of alpha
-matters: tau has the units of a density, and a density "1 / mean cosine distance" lives around
-1-2 while a KDE value lives in (0, 1], so one tau means different things for different
-estimators, layers or training stages. With normalize="mean", alpha is divided by its mean
-(weighted by `weights` when given, i.e. the mean over codes / observed items) before the mapping,
-so tau is relative to the average density and is scale-free. normalize=None uses raw alpha, the
-literal reading of eq. 8. (neg_log_density and rank are unaffected by a global scale; for
-inverse_density it rescales the logits like neg_density.)
+Normalisation (a reading choice, DEFAULT normalize=None): None uses raw alpha, the literal eq. 8,
+so tau has the units of a density: with alpha = 1 / mean cosine distance at the authors' distance
+scale (alpha about 2-9), tau 50 is nearly uniform, tau 7 a moderate tilt and tau 0.5 a strong one
+(the shape of the paper's Table 5). normalize="mean" divides alpha by its (weighted) mean first,
+so tau is relative to the average density; that reading leaves tau 7 almost uniform.
+(neg_log_density and rank are unaffected by a global scale.)
 
+`class_code_probabilities` is the one path from densities to draw probabilities: the debiased
+sampler calls it, and `sampling_probabilities` is its special case with one code per row.
 `sampling_probabilities` is a numerically stable softmax: logits are computed in float64, clipped
 to +-1e300 (so no inf or nan arises even for alpha = 1e12 with tau = 1e-6), the maximum is
 subtracted, and the result sums to 1 with every entry finite and >= 0.
@@ -72,7 +72,7 @@ def _check(alpha, tau: float) -> np.ndarray:
     return a
 
 
-def normalize_density(alpha, normalize: str | None = "mean", weights=None) -> np.ndarray:
+def normalize_density(alpha, normalize: str | None = None, weights=None) -> np.ndarray:
     """alpha / its (weighted) mean for normalize="mean"; alpha unchanged for None / "none"."""
     a = np.asarray(alpha, dtype=np.float64).reshape(-1)
     if normalize not in NORMALIZATIONS:
@@ -85,7 +85,7 @@ def normalize_density(alpha, normalize: str | None = "mean", weights=None) -> np
     return a
 
 
-def density_logits(alpha, tau: float, mapping: str = "neg_density", normalize: str | None = "mean",
+def density_logits(alpha, tau: float, mapping: str = "neg_density", normalize: str | None = None,
                    weights=None) -> np.ndarray:
     """float64 logits, clipped to +-1e300, of the named mapping after normalisation."""
     a = _check(alpha, float(tau))
@@ -103,13 +103,35 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def sampling_probabilities(alpha, tau: float = 7.0, mapping: str = "neg_density",
-                           normalize: str | None = "mean", weights=None) -> np.ndarray:
-    """P = softmax(logits) over the rows of alpha (float64, finite, sums to 1).
+def class_code_probabilities(alpha, sizes=None, tau: float = 7.0, mapping: str = "neg_density",
+                             normalize: str | None = None, draw: str = "codes"
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """(probability of each row, probability of each single code of the row).
 
-    `weights` only enter the "mean" normalisation; the probability is per row. To turn
-    per-row probabilities into per-item ones when a row stands for w items, use
-    P_item proportional to exp(logit), i.e. `softmax(logits + log w)` per group (see
-    harness.samplers.debiased).
+    Row i stands for sizes[i] equivalent codes (a distinct network; 1 each when sizes is None).
+    draw="codes": every code has probability proportional to exp(logit of its row), so a row's
+    mass is size * exp(logit) and tau -> infinity gives the uniform sampler's distribution over
+    codes. draw="classes": rows get softmax(logits), each code of a row an equal share.
+    The sizes also weight the "mean" normalisation (the mean over codes).
     """
+    a = np.asarray(alpha, dtype=np.float64).reshape(-1)
+    w = np.ones_like(a) if sizes is None else np.asarray(sizes, dtype=np.float64).reshape(-1)
+    if w.shape != a.shape or np.any(w <= 0):
+        raise ValueError("sizes must be positive and match alpha")
+    if draw not in ("codes", "classes"):
+        raise HarnessError(f"unknown draw '{draw}'; use codes or classes")
+    logits = density_logits(a, tau, mapping, normalize, weights=w)
+    e = np.exp(logits - logits.max())
+    mass = w * e if draw == "codes" else e
+    class_p = mass / mass.sum()
+    return class_p, class_p / w
+
+
+def sampling_probabilities(alpha, tau: float = 7.0, mapping: str = "neg_density",
+                           normalize: str | None = None, weights=None) -> np.ndarray:
+    """P = softmax(logits) over the rows of alpha (float64, finite, sums to 1): the sampler's
+    `class_code_probabilities` with one code per row. `weights` only enter the "mean"
+    normalisation."""
+    if weights is None:
+        return class_code_probabilities(alpha, None, tau, mapping, normalize)[0]
     return softmax(density_logits(alpha, tau, mapping, normalize, weights))

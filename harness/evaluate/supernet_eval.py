@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +18,8 @@ import torch.nn.functional as F
 
 from harness.errors import ArchKeyError, HarnessError
 from harness.io import atomic_write_csv, sha256_of
+from harness.nets.batchnorm import BN_MODES, bn_mode, recalibrate_bn  # noqa: F401  (re-exported)
 from harness.spaces import Arch, SearchSpace, get_space
-
-BN_MODES = ("batch", "recalibrate", "running")
 
 
 def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
@@ -66,53 +63,6 @@ def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
         except ArchKeyError as exc:
             raise ArchKeyError(f"{path}: {exc}") from None
     return archs
-
-
-def _batchnorms(model: torch.nn.Module) -> Iterator[torch.nn.modules.batchnorm._BatchNorm]:
-    return (m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
-
-
-@contextmanager
-def bn_mode(model: torch.nn.Module, mode: str):
-    """Put BatchNorm layers into the evaluation mode the config names, then restore them.
-
-    batch: batch statistics, no running-statistic updates (the authors' pooling supernets);
-    running / recalibrate: running statistics (recalibrate refreshes them per architecture first).
-    """
-    if mode not in BN_MODES:
-        raise HarnessError(f"unknown BN evaluation mode '{mode}'; use one of {', '.join(BN_MODES)}")
-    was_training = model.training
-    saved = [(m, m.training, m.track_running_stats) for m in _batchnorms(model)]
-    model.eval()
-    if mode == "batch":
-        for m, _, _ in saved:
-            m.train()
-            m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m, training, track in saved:
-            m.train(training)
-            m.track_running_stats = track
-        model.train(was_training)
-
-
-@torch.no_grad()
-def recalibrate_bn(model, arch: Arch, batches: list, device) -> None:
-    layers = list(_batchnorms(model))
-    if not layers or any(m.running_mean is None for m in layers):
-        raise HarnessError("bn_eval=recalibrate needs BatchNorm with running statistics; "
-                           "set net option bn_track_running_stats=true or use bn_eval=batch")
-    saved = [(m, m.momentum) for m in layers]
-    for m in layers:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the recalibration batches
-    model.train()
-    for x, _ in batches:
-        model(x.to(device), arch)
-    for m, momentum in saved:
-        m.momentum = momentum
-    model.eval()
 
 
 @torch.no_grad()

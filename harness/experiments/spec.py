@@ -49,12 +49,10 @@ SETTINGS = {
     "paper": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling", "nb-macro": "nb-macro"},
               "debiased": {"tau": 7.0}, "epochs": None},
 }
-# Space-specific sampler options per profile.
-# NAS-Bench-Macro at the published schedule: densities of all 3,969 networks cost ~64% of training
-# (`nas-harness bench --only density-overhead`); 512 computed networks with nearest-neighbour fill
-# and a 64-image probe bring it under 10%.
+# Space-specific sampler options per profile. The paper profile computes NAS-Bench-Macro
+# densities on all 3,969 networks (no imputation); the CPU profiles compute a seeded subset and
+# give the other networks their nearest computed network's density (`max_archs`).
 SPACE_SAMPLER_OPTIONS = {
-    ("paper", "nb-macro"): {"max_archs": 512},
     ("cpu", "nb-macro"): {"max_archs": 256, "recompute_every": 2},
     ("smoke", "nb-macro"): {"max_archs": 64, "recompute_every": 1},
 }
@@ -77,8 +75,6 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
         if profile != "paper":
             sampler_options.update({"observe_every": 1, "k": 8, "refresh_every": 20})
     sampler_options.update(options.pop("sampler_options", {}))
-    if profile == "paper" and space == "nb-macro" and sampler == "debiased":
-        options.setdefault("probe_size", 64)
     config = resolve_config(space, profile, benchmark=settings["benchmarks"][space], sampler=sampler,
                             sampler_options=sampler_options or None, seed=seed, **options)
     return RunSpec(label=label, config=config)

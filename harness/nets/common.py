@@ -229,6 +229,49 @@ class Supernet(nn.Module):
         """Shared parameters of each searchable layer position (all its candidates), forward order."""
         return [(name, list(module.parameters())) for name, module in self._layer_modules()]
 
+    # ------------------------------------------------------------------ weight tensors
+
+    # The feature set density samplers use unless told otherwise (see `feature_sets`).
+    default_feature_set: str = "shared"
+
+    def weight_tensors(self) -> list[tuple[str, nn.Parameter]]:
+        """Every conv and linear weight (ndim >= 2) by its parameter name, in forward order.
+
+        These are the "layers" of the paper's gradient analysis: one tensor, one layer (BN scales
+        and biases are left out, as in the authors' per-tensor figures).
+        """
+        return [(name, p) for name, p in self.named_parameters() if p.dim() >= 2]
+
+    def candidate_tensor_names(self) -> set[str]:
+        """Weight tensors inside a Choice: only the paths that pick that op use them."""
+        inside: set[str] = set()
+        for prefix, module in self.named_modules():
+            if isinstance(module, Choice):
+                inside.update(f"{prefix}.{name}" for name, p in module.named_parameters()
+                              if p.dim() >= 2)
+        return inside
+
+    def feature_sets(self) -> dict[str, list[str]]:
+        """Named sets of weight tensors whose gradients describe an architecture.
+
+        shared  every tensor that every architecture uses (outside all Choices): the density
+                then measures gradient direction, not which ops were picked
+        early   the shared tensors before the first searchable position (the stem and any
+                fixed block after it)
+        groups3 every tensor of the first three searchable layer groups, candidates included
+                (two paths with different ops there have gradients on disjoint coordinates, so
+                this reading is close to a Hamming count of the first three positions)
+        all     every weight tensor
+        """
+        tensors = [name for name, _ in self.weight_tensors()]
+        candidates = self.candidate_tensor_names()
+        shared = [n for n in tensors if n not in candidates]
+        first_candidate = next((i for i, n in enumerate(tensors) if n in candidates), len(tensors))
+        early = [n for n in tensors[:first_candidate] if n not in candidates]
+        group_prefixes = tuple(f"{name}." for name, _ in self._layer_modules()[:3])
+        groups3 = [n for n in tensors if n.startswith(group_prefixes)]
+        return {"shared": shared, "early": early, "groups3": groups3, "all": tensors}
+
 
 # ----------------------------------------------------------------------------- shared ops
 

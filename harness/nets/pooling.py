@@ -100,8 +100,19 @@ class PoolingSupernet(Supernet):
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         return _run(self, x, self.check_arch(arch))
 
+    # Every pooling architecture uses every weight; the authors' Figure 2 looks at early layers.
+    default_feature_set = "early"
+
     def _layer_modules(self) -> list[tuple[str, nn.Module]]:
         return [(f"layers.{i}", self.layers[i]) for i in range(1, len(self.layers))]
+
+    def feature_sets(self) -> dict[str, list[str]]:
+        """As Supernet.feature_sets; here "early" is the stem and blocks 1-3 (the layers at the
+        first resolution of the usual ResNet20, as in the authors' per-tensor figures)."""
+        sets = super().feature_sets()
+        sets["early"] = [n for n in sets["all"] if n.startswith(("layers.0.", "layers.1.",
+                                                                 "layers.2.", "layers.3."))]
+        return sets
 
 
 class PoolingNet(nn.Module):

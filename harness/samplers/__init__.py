@@ -1,6 +1,14 @@
 """Sampling strategies: importing this module registers them all."""
 
 from harness.samplers import debiased, debiased_online, fairnas, uniform  # noqa: F401
-from harness.samplers.base import SAMPLERS, EpochContext, Sampler, build_sampler, register_sampler
+from harness.samplers.base import (
+    SAMPLERS,
+    EpochContext,
+    Sampler,
+    build_sampler,
+    register_sampler,
+    resolve_sampler_options,
+)
 
-__all__ = ["SAMPLERS", "EpochContext", "Sampler", "build_sampler", "register_sampler"]
+__all__ = ["SAMPLERS", "EpochContext", "Sampler", "build_sampler", "register_sampler",
+           "resolve_sampler_options"]

@@ -15,7 +15,25 @@ from typing import Any
 import numpy as np
 
 from harness.registry import Registry
+from harness.samplers.audit import chisquare_test, marginal_test
+from harness.samplers.options import SamplerOptions
 from harness.spaces.base import Arch, SearchSpace
+
+
+def uniform_count_test(space: SearchSpace, counts: dict[str, int]) -> dict:
+    """Chi-squared of per-code draw counts against uniform sampling of the space's codes."""
+    n = sum(counts.values())
+    product = space.size == int(np.prod([len(c) for c in space.choices], dtype=object))
+    if space.enumerable and (n >= 5 * space.size or not product):
+        # Per code; a constrained space with few draws pools codes in enumeration order.
+        keys = [space.key(a) for a in space.enumerate()]
+        return chisquare_test([counts.get(k, 0) for k in keys], np.ones(len(keys)),
+                              order_name="enumeration order")
+    choice_counts = [np.zeros(len(c)) for c in space.choices]
+    for key, count in counts.items():
+        for position, choice in enumerate(space.parse(key)):
+            choice_counts[position][choice] += count
+    return marginal_test(choice_counts)
 
 
 def generator_state(rng: np.random.Generator) -> dict:
@@ -27,15 +45,25 @@ def restore_generator(rng: np.random.Generator, state: dict) -> None:
 
 
 class Sampler:
-    """Base class. Subclasses implement `paths`; hooks are optional."""
+    """Base class. Subclasses implement `paths`; hooks are optional.
+
+    `Options` is the sampler's options type (one frozen dataclass, see harness.samplers.options):
+    `Sampler(space, seed, warmup_epochs=..., **raw)` parses and validates `raw` through it, and
+    `self.opts` holds the result.
+    """
 
     name: str = ""
     description: str = ""
+    Options: type[SamplerOptions] = SamplerOptions
+    # Whether the sampler reads the fixed probe batch (the runner then checks that it fits).
+    uses_probe: bool = False
 
-    def __init__(self, space: SearchSpace, seed: int, **options: Any):
+    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
         self.space = space
         self.seed = seed
-        self.options = options
+        self.warmup_epochs = int(warmup_epochs)
+        self.opts = self.Options.parse(options, self.name or type(self).__name__)
+        self.options = self.opts.to_dict()
         self.rng = np.random.default_rng([seed, 0x5A3])
         self.counts: dict[str, int] = {}
 
@@ -52,6 +80,10 @@ class Sampler:
             self.counts[key] = self.counts.get(key, 0) + 1
 
     # Hooks the runner calls; the default sampler ignores them.
+    def attach(self, supernet, probe_batch: tuple, loss_fn: Callable) -> None:
+        """Called once the run's supernet and fixed probe batch exist, before training: resolve
+        anything that depends on the network (tensor names), so bad options fail early."""
+
     def wants_gradients(self, step: int) -> bool:
         """Whether the runner should call `observe_gradients` after this step's backward."""
         return False
@@ -62,6 +94,19 @@ class Sampler:
     def on_epoch_end(self, epoch: int, context: EpochContext) -> dict | None:
         """Called after each epoch; may return a snapshot to record (e.g. densities)."""
         return None
+
+    def audit(self) -> dict:
+        """The realised draws against the sampler's design (uniform here): counts and a test.
+
+        Enumerable spaces with at least 5 expected draws per code are tested code by code;
+        otherwise by per-position choice marginals (see harness.samplers.audit).
+        """
+        n_draws = int(sum(self.counts.values()))
+        out: dict[str, Any] = {"sampler": self.name, "n_draws": n_draws,
+                               "design": "uniform over codes", "counts": dict(self.counts)}
+        out["tests"] = {"vs_uniform": uniform_count_test(self.space, self.counts)}
+        out["tests"]["vs_design"] = out["tests"]["vs_uniform"]
+        return out
 
     def state_dict(self) -> dict:
         return {"rng": generator_state(self.rng), "counts": dict(self.counts)}
@@ -97,5 +142,12 @@ def register_sampler(name: str, description: str):
     return decorator
 
 
-def build_sampler(name: str, space: SearchSpace, seed: int, **options: Any) -> Sampler:
-    return SAMPLERS.get(name)(space, seed, **options)
+def build_sampler(name: str, space: SearchSpace, seed: int, warmup_epochs: int = 0,
+                  **options: Any) -> Sampler:
+    return SAMPLERS.get(name)(space, seed, warmup_epochs=warmup_epochs, **options)
+
+
+def resolve_sampler_options(name: str, options: dict | None) -> dict:
+    """The full, validated options of sampler `name` (every default filled in), as a run config
+    records them; errors name the option and what it must be."""
+    return SAMPLERS.get(name).Options.parse(options or {}, name).to_dict()

@@ -42,66 +42,59 @@ from __future__ import annotations
 
 import math
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.density.features import GaussianProjection, select_layer_groups
-from harness.density.mapping import MAPPINGS, NORMALIZATIONS, density_logits, softmax
+from harness.density.features import GaussianProjection, select_feature_tensors
+from harness.density.mapping import density_logits, softmax
 from harness.density.prototypes import METRICS, OnlinePrototypes
 from harness.errors import HarnessError
 from harness.samplers.base import EpochContext, Sampler, register_sampler
-from harness.samplers.debiased import reject_unknown
+from harness.samplers.density_options import DensityOptions
+from harness.samplers.options import option
 from harness.spaces.base import Arch, SearchSpace
+
+
+@dataclass(frozen=True)
+class OnlineOptions(DensityOptions):
+    k: int = option(16, "number of prototypes", minimum=1)
+    proj_dim: int = option(256, "embedding dimension (split over the selected tensors)", minimum=1)
+    observe_every: int = option(10, "steps between observed gradients", minimum=1)
+    refresh_every: int = option(100, "steps between density refreshes", minimum=1)
+    reservoir: int = option(512, "reservoir of (architecture, embedding) pairs", minimum=1)
+    max_tries: int = option(20, "rejection-sampling proposals per draw", minimum=1)
+    metric: str = option("half_sq_euclidean", "distance between prototypes", choices=METRICS)
+    decay: float = option(0.99, "prototype count decay per observation (forgetting)",
+                          minimum=0.0, exclusive=True)
+    init_size: int | None = option(None, "vectors buffered before k-means++ (null = 4k)",
+                                   minimum=1)
+    importance_weighting: bool = option(True, "weight observations by 1 / acceptance once "
+                                        "active, so densities stay those of the uniform measure")
+
+    def check(self, sampler: str) -> None:
+        super().check(sampler)
+        if self.decay > 1:
+            raise HarnessError(f"sampler '{sampler}': decay must be in (0, 1], got {self.decay}")
 
 
 @register_sampler("debiased-online",
                   "density-aware sampling with online gradient prototypes (any space)")
 class DebiasedOnlineSampler(Sampler):
-    OPTIONS = ["warmup_epochs", "k", "proj_dim", "layers", "observe_every", "refresh_every",
-               "reservoir", "max_tries", "tau", "estimator", "bandwidth", "mapping", "normalize",
-               "metric", "decay", "init_size", "importance_weighting"]
+    Options = OnlineOptions
 
-    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, k: int = 16,
-                 proj_dim: int = 256, layers: list[str] | None = None, observe_every: int = 10,
-                 refresh_every: int = 100, reservoir: int = 512, max_tries: int = 20,
-                 tau: float = 7.0, estimator: str = "inverse_mean_distance",
-                 bandwidth: str | float = "median", mapping: str = "neg_density",
-                 normalize: str | None = "mean", metric: str = "half_sq_euclidean",
-                 decay: float = 0.99, init_size: int | None = None,
-                 importance_weighting: bool = True, **options: Any):
-        reject_unknown("debiased-online", options, self.OPTIONS)
-        super().__init__(space, seed)
-        from harness.density.estimators import ESTIMATORS
-
-        ESTIMATORS.get(estimator)
-        MAPPINGS.get(mapping)
-        if normalize not in NORMALIZATIONS:
-            raise HarnessError(f"debiased-online: unknown normalize {normalize!r}")
-        if metric not in METRICS:
-            raise HarnessError(f"debiased-online: unknown metric '{metric}'; use {', '.join(METRICS)}")
-        for name, value in (("k", k), ("proj_dim", proj_dim), ("observe_every", observe_every),
-                            ("refresh_every", refresh_every), ("reservoir", reservoir),
-                            ("max_tries", max_tries)):
-            if int(value) < 1:
-                raise HarnessError(f"debiased-online: {name} must be >= 1, got {value}")
-        if not float(tau) > 0:
-            raise HarnessError(f"debiased-online: tau must be > 0, got {tau}")
-        self.options = dict(warmup_epochs=warmup_epochs, k=k, proj_dim=proj_dim, layers=layers,
-                            observe_every=observe_every, refresh_every=refresh_every,
-                            reservoir=reservoir, max_tries=max_tries, tau=tau, estimator=estimator,
-                            bandwidth=bandwidth, mapping=mapping, normalize=normalize,
-                            metric=metric, decay=decay, init_size=init_size,
-                            importance_weighting=importance_weighting)
-        self.warmup_epochs = int(warmup_epochs)
-        self.k, self.proj_dim, self.layers = int(k), int(proj_dim), layers
-        self.observe_every, self.refresh_every = int(observe_every), int(refresh_every)
-        self.reservoir_size, self.max_tries = int(reservoir), int(max_tries)
-        self.tau, self.estimator, self.bandwidth = float(tau), estimator, bandwidth
-        self.mapping, self.normalize, self.metric = mapping, normalize, metric
-        self.importance_weighting = bool(importance_weighting)
-        self.prototypes = OnlinePrototypes(self.k, self.proj_dim, seed, decay, init_size)
+    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
+        super().__init__(space, seed, warmup_epochs=warmup_epochs, **options)
+        o: OnlineOptions = self.opts
+        self.k, self.proj_dim, self.layers = o.k, o.proj_dim, o.layers
+        self.observe_every, self.refresh_every = o.observe_every, o.refresh_every
+        self.reservoir_size, self.max_tries = o.reservoir, o.max_tries
+        self.tau, self.estimator, self.bandwidth = o.tau, o.estimator, o.bandwidth
+        self.mapping, self.normalize, self.metric = o.mapping, o.normalize, o.metric
+        self.importance_weighting = o.importance_weighting
+        self.prototypes = OnlinePrototypes(self.k, self.proj_dim, seed, o.decay, o.init_size)
         self._projections: dict[int, GaussianProjection] = {}  # by output dim, seeded
         self.n_positions = space.n_positions
         enc_len = len(space.encoding(space.sample(np.random.default_rng(0))))
@@ -115,6 +108,9 @@ class DebiasedOnlineSampler(Sampler):
         self.accept: np.ndarray | None = None
         self.proposals = 0
         self.accepted = 0
+
+    def attach(self, supernet, probe_batch=None, loss_fn=None) -> None:
+        self._layer_groups(supernet)
 
     # ------------------------------------------------------------------ observation
 
@@ -145,10 +141,11 @@ class DebiasedOnlineSampler(Sampler):
         return out.double().cpu().numpy()
 
     def _layer_groups(self, supernet):
-        # layer_groups() walks every module: once per supernet, not once per observation.
+        # Selecting tensors walks every module: once per supernet, not once per observation.
         cached = getattr(self, "_groups_cache", None)
         if cached is None or cached[0]() is not supernet:
-            self._groups_cache = (weakref.ref(supernet), select_layer_groups(supernet, self.layers))
+            tensors = select_feature_tensors(supernet, self.layers, self.opts.feature_set)
+            self._groups_cache = (weakref.ref(supernet), [(n, [p]) for n, p in tensors])
         return self._groups_cache[1]
 
     def observe_gradients(self, step: int, arch: Arch, supernet) -> None:

@@ -2,8 +2,9 @@
 
 At each step, m = max number of choices over positions paths are returned; for each position an
 independent uniformly random permutation of its choices is drawn, and path j takes the j-th entry
-of every position's permutation. The runner accumulates the gradients of the m paths (loss / m)
-and makes ONE optimizer step, so every candidate op gets exactly one gradient per update.
+of every position's permutation. The runner sums the m path losses (their gradients accumulate,
+undivided, as in FairNAS) and makes ONE optimizer step, so every candidate op gets the full
+gradient of its own path once per update.
 
 Fresh permutations are drawn at EVERY step. Reusing one fixed set of m paths for a whole epoch
 would also be "fair" per step, but then only m of the architectures (the same co-occurrences of
@@ -27,13 +28,10 @@ coverage. Any other constrained space raises HarnessError (use "uniform").
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from harness.errors import HarnessError
 from harness.samplers.base import Sampler, register_sampler
-from harness.samplers.debiased import reject_unknown
 from harness.spaces.base import Arch, SearchSpace
 from harness.spaces.pooling import PoolingSpace
 
@@ -44,9 +42,8 @@ def _unconstrained(space: SearchSpace) -> bool:
 
 @register_sampler("fairnas", "FairNAS strict fairness: m paths per update, each choice once per layer")
 class FairNASSampler(Sampler):
-    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
-        reject_unknown("fairnas", options, ["warmup_epochs"])
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options):
+        super().__init__(space, seed, warmup_epochs=warmup_epochs, **options)
         self.n_choices = [len(c) for c in space.choices]
         self.pooling = isinstance(space, PoolingSpace)
         if not self.pooling and not _unconstrained(space):

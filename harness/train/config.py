@@ -53,7 +53,7 @@ class RunConfig:
     eval_batch_size: int = 500
     eval_split: str = "supernet-val"
     eval_images: int | None = None  # cap on evaluation images (the first N of the split, fixed)
-    probe_size: int = 128  # images in the fixed supernet-validation batch density samplers use
+    probe_size: int = 512  # images in the fixed supernet-validation batch (the paper's batch)
     # hardware
     device: str = "cpu"
     amp: bool = False
@@ -165,6 +165,12 @@ def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
             values[key] = {**values[key], **value}
         else:
             values[key] = value
+    # The sampler's options, validated and with every default filled in: the hash names the run
+    # that actually happens, and a typo fails here instead of changing the hash alone.
+    from harness.samplers import resolve_sampler_options
+
+    values["sampler_options"] = resolve_sampler_options(values.get("sampler", "uniform"),
+                                                        values.get("sampler_options"))
     return RunConfig.from_dict(values)
 
 

@@ -136,6 +136,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
             scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
             epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
         )
+    atomic_write_json(run_dir / "audit.json", setup.sampler.audit())
     atomic_write_json(run_dir / "done.json", {"epochs": cfg.epochs, "global_step": global_step,
                                               "sampling_counts": setup.sampler.counts})
     return run_dir
@@ -173,7 +174,9 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
         for arch in archs:
             with autocast:
                 logits = supernet(x, arch)
-                loss = F.cross_entropy(logits, y) / len(archs)
+                # Path losses are summed, not averaged: with m paths per update (FairNAS) every
+                # candidate gets the full gradient of its own path, as in FairNAS.
+                loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 append_log(run_dir, {"epoch": epoch, "step": global_step, "event": "nan_loss"})
                 raise TrainingDiverged(
@@ -203,7 +206,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             setup.scaler.update()
         else:
             optimizer.step()
-        total_loss += step_loss * len(y)
+        total_loss += step_loss / len(archs) * len(y)  # mean loss over the step's paths
         total_seen += len(y)
         total_paths += len(y) * len(archs)
         global_step += 1

@@ -98,10 +98,16 @@ def build_run(cfg: RunConfig) -> RunSetup:
     scheduler = make_scheduler(optimizer, cfg)
     sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
                             **cfg.sampler_options)
+    if sampler.uses_probe and cfg.probe_size > len(val_set):
+        raise HarnessError(f"probe_size {cfg.probe_size} is larger than the supernet-validation "
+                           f"split ({len(val_set)} images); pass a smaller --probe-size or a "
+                           "larger --subset")
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     probe_loader = make_loader(val_set, min(cfg.probe_size, len(val_set)), shuffle=False,
                                generator=torch.Generator().manual_seed(cfg.seed))
     probe_batch = next(iter(probe_loader))
-    return RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set, val_set,
-                    device, probe_batch)
+    setup = RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set,
+                     val_set, device, probe_batch)
+    sampler.attach(supernet, setup.to_device(*probe_batch), F.cross_entropy)
+    return setup

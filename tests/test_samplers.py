@@ -175,8 +175,14 @@ def test_debiased_warmup_then_draws_follow_probabilities():
     ctx = tiny_context("pooling")
     snap = sampler.on_epoch_end(0, ctx)  # warm-up: tracked, not used
     assert not sampler.active and snap["computed"] and len(snap["density"]) == 36
-    assert set(snap["per_layer_mean_distance_probe"]) == {"layers.1", "layers.2", "layers.3"}
+    every_tensor = {name for name, _ in ctx.supernet.weight_tensors()}
+    assert set(snap["per_layer_mean_distance_probe"]) == every_tensor  # Figure 2: all tensors
+    assert "layers.0.conv.weight" in every_tensor  # the stem is one of them
     assert all(0 < v < 2 for v in snap["per_layer_mean_distance_train"].values())
+    # the density uses the stem and blocks 1-3, one tensor at a time
+    assert snap["feature_tensors"] == ["layers.0.conv.weight"] + [
+        f"layers.{i}.conv{j}.weight" for i in (1, 2, 3) for j in (1, 2)]
+    assert set(snap["feature_mean_distance"]) == set(snap["feature_tensors"])
     assert len(snap["figure_keys"]) == 8
     snap = sampler.on_epoch_end(1, ctx)  # end of warm-up: active
     assert sampler.active and snap["active"]
@@ -249,8 +255,9 @@ def test_debiased_option_variants_give_valid_monotone_probabilities(options):
         assert len(set(alpha.round(12))) > 1
     order = np.argsort(alpha, kind="stable")
     assert np.all(np.diff(p[order]) <= 1e-15)
-    if "layers" in options:
-        assert set(snap["per_layer_mean_distance_probe"]) == {"layers.2", "layers.5"}
+    if "layers" in options:  # module prefixes select every weight tensor below them
+        assert snap["feature_tensors"] == ["layers.2.conv1.weight", "layers.2.conv2.weight",
+                                           "layers.5.conv1.weight", "layers.5.conv2.weight"]
 
 
 def test_debiased_rejects_unknown_options_and_non_enumerable_spaces():
@@ -261,8 +268,53 @@ def test_debiased_rejects_unknown_options_and_non_enumerable_spaces():
     with pytest.raises(HarnessError, match="unknown option"):
         build_sampler("fairnas", get_space("nb-macro"), seed=0, tau=3)
     sampler = build_sampler("debiased", get_space("pooling"), seed=0, layers=["layers.99"])
-    with pytest.raises(HarnessError, match="unknown layer group"):
-        sampler.on_epoch_end(0, tiny_context("pooling"))
+    ctx = tiny_context("pooling")
+    with pytest.raises(HarnessError, match="no weight tensor matches 'layers.99'.*valid names: "
+                                           "layers.0.conv.weight, layers.1.conv1.weight"):
+        sampler.attach(ctx.supernet, ctx.probe_batch, ctx.loss_fn)
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("debiased", {"tau": "abc"}, "tau='abc' must be a number"),
+    ("debiased", {"tau": 0}, "tau must be a finite number > 0"),
+    ("debiased", {"tau": -1.5}, "tau must be a finite number > 0"),
+    ("debiased", {"tau": float("inf")}, "tau must be a finite number > 0"),
+    ("debiased", {"recompute_every": 0}, "recompute_every must be a finite number >= 1"),
+    ("debiased", {"recompute_every": 1.5}, "must be an integer or null"),
+    ("debiased", {"mapping": "neg_densty"}, "did you mean 'neg_density'"),
+    ("debiased", {"distinct_only": "yes"}, "must be true or false"),
+    ("debiased", {"feature_set": "stem"}, "is not one of null, shared, early"),
+    ("debiased", {"bandwidth": "wide"}, "bandwidth must be 'median' or a number"),
+    ("debiased-online", {"tau": "abc"}, "tau='abc' must be a number"),
+    ("debiased-online", {"tua": 1}, "did you mean 'tau'"),
+    ("uniform", {"tau": 0.5}, "takes no options"),
+    ("fairnas", {"m": 3}, "takes no options"),
+])
+def test_bad_options_are_one_clear_error(name, raw, message):
+    with pytest.raises(HarnessError, match=message):
+        build_sampler(name, get_space("pooling" if name != "fairnas" else "nb-macro"), seed=0,
+                      **raw)
+
+
+def test_options_declared_once_feed_parsing_help_and_hash():
+    from harness.samplers import resolve_sampler_options
+    from harness.train.config import resolve_config
+
+    resolved = resolve_sampler_options("debiased", {"tau": "0.5"})
+    assert resolved["tau"] == 0.5 and resolved["normalize"] is None  # literal eq. 8 by default
+    described = {o["name"]: o for o in SAMPLERS.get("debiased").Options.describe()}
+    assert set(described) == set(resolved)  # help lists exactly the parsed options
+    assert described["tau"]["default"] == 7.0 and described["tau"]["help"]
+    # the recorded options are the resolved ones: an explicit default names the same run
+    a = resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tau": 7})
+    b = resolve_config("pooling", "smoke", sampler="debiased")
+    c = resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tau": 6.9})
+    assert a.hash() == b.hash() != c.hash()
+    assert a.sampler_options == resolved | {"tau": 7.0}
+    with pytest.raises(HarnessError, match="did you mean 'tau'"):
+        resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tua": 0.5})
+    with pytest.raises(HarnessError, match="takes no options"):
+        resolve_config("pooling", "smoke", sampler="uniform", sampler_options={"tua": 0.5})
 
 
 # ----------------------------------------------------------------------------- debiased-online
@@ -397,7 +449,7 @@ def test_state_dict_round_trip_gives_identical_draws(name):
 def pooling_run(tmp_path_factory):
     cfg = RunConfig(space="pooling", sampler="debiased", dataset="fashion-mnist", subset=512,
                     resize=16, width_mult=0.25, epochs=3, warmup_epochs=1, steps_per_epoch=3,
-                    batch_size=32, sampler_options={"figure_archs": 8})
+                    batch_size=32, probe_size=64, sampler_options={"figure_archs": 8})
     root = tmp_path_factory.mktemp("debiased")
     return cfg, train_run(cfg, root / "run", progress=False)
 
@@ -411,8 +463,13 @@ def test_debiased_end_to_end_writes_density_snapshots(pooling_run):
         assert snap["active"] and len(snap["keys"]) == 36
         assert len(snap["density"]) == 36 and all(a > 0 for a in snap["density"])
         assert abs(sum(snap["probability"]) - 1) < 1e-9
-        assert set(snap["per_layer_mean_distance_train"]) == {"layers.1", "layers.2", "layers.3"}
+        assert "layers.0.conv.weight" in snap["per_layer_mean_distance_train"]
         assert sum(snap["sample_counts"].values()) == 3 * (snap["epoch"] + 1)
+        # the default is the literal eq. 8: per-code P = softmax(-alpha / tau) of the snapshot
+        alpha = np.array(snap["density"])
+        expected = np.exp(-alpha / 7.0) / np.exp(-alpha / 7.0).sum()
+        np.testing.assert_allclose(snap["probability"], expected, rtol=0, atol=1e-9)
+        assert snap["distribution"]["n_codes"] == 36
 
 
 def test_debiased_resume_replays_draws(pooling_run, tmp_path):

@@ -27,12 +27,18 @@ class KnownFile:
     sha256: str | None
     description: str
     note: str = ""  # licence or handling notes shown by `gt fetch`
+    # Set for a file that has no download of its own (e.g. converted from a notebook's output):
+    # how to make it. `fetch` never downloads such a file; it says where to put it.
+    manual: str = ""
 
     def path(self, data_dir: str | os.PathLike | None = None) -> Path:
         return resolve_data_dir(data_dir) / self.relpath
 
     def how_to_get(self, data_dir: str | os.PathLike | None = None) -> str:
         target = self.path(data_dir)
+        if self.manual:
+            return (f"{self.manual}; put it at {target} (or pass --data-dir / set "
+                    "HARNESS_DATA_DIR)")
         return f"download {self.url} and put it at {target} (or pass --data-dir / set HARNESS_DATA_DIR)"
 
     def verified_path(self, data_dir: str | os.PathLike | None = None) -> Path:
@@ -77,6 +83,22 @@ known_file(
     "NAS-Bench-Macro (CIFAR-10): 6,561 codes, 3 seeds each",
     "Apache License 2.0, Copyright 2021 Xiu Su",
 )
+known_file(
+    "pooling-authors-grad-cosine",
+    "pooling/authors_grad_cosine_similarity_by_layer.csv",
+    "https://github.com/mehravehj/Balanced-Mixture-of-SuperNets/blob/aa25882/"
+    "Pooling%20/analysis/Pooling_grad_analysis.ipynb",
+    "9d90a1b5e9e6d3b7eb8444d123ac2fa61999a56dd8ae076690e765de2ad9339f",
+    "Debiasing paper's Figure 2 reference (pooling supernet): per-tensor mean pairwise gradient "
+    "cosine similarity over the 36 architectures at 11 saved epochs (22 tensors, 242 rows)",
+    "a conversion to CSV of the printed output of cell 18 of the authors' notebook (repository "
+    "without a licence file; the notebook was deleted in the next commit, 6ff0070); kept in the "
+    "data directory, never committed",
+    manual="no direct download: convert the printed output of cell 18 of "
+    "https://github.com/mehravehj/Balanced-Mixture-of-SuperNets/blob/aa25882/"
+    "Pooling%20/analysis/Pooling_grad_analysis.ipynb to CSV (columns layer, epoch, mean_cos_sim, "
+    "std_cos_sim; values as printed)",
+)
 
 
 def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
@@ -85,6 +107,9 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float =
     target = entry.path(data_dir)
     if target.is_file():
         return entry.verified_path(data_dir)
+    if entry.manual:
+        raise DataFileError(f"{target}: '{name}' is not downloaded automatically; "
+                            f"{entry.how_to_get(data_dir)}")
     if not entry.sha256:
         # Without a published checksum a download cannot be verified (and some hosts answer with
         # an HTML page): the user fetches it by hand.

@@ -7,7 +7,9 @@ Missing data raises HarnessError with a one-line message naming the run director
 missing.
 
   fig1_rank_scatter     ground-truth rank vs supernet rank, one panel per sampler (paper Fig. 1)
-  fig2_layer_distances  per-layer mean pairwise gradient cosine distance vs epoch (paper Fig. 2)
+  fig2_layer_distances  per-tensor mean pairwise gradient cosine distance vs fraction of training,
+                        with the authors' curves overlaid (paper Fig. 2); fig2_overlay_table and
+                        early_mean_summary give the numbers behind it
   tau_vs_temperature    Kendall tau vs sampling temperature, with the paper's values (Table 5)
   density_vs_accuracy   density of each network (last computed snapshot) vs its accuracy
   sampling_frequency    draws per architecture and epoch (heatmap), or final totals (bar chart)
@@ -199,50 +201,336 @@ def fig1_rank_scatter(results_by_sampler: Mapping[str, Mapping], truth_frame,
 
 # ---------------------------------------------------------------------------- Figure 2
 
-def fig2_layer_distances(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Mean pairwise cosine distance of architecture gradients per layer vs epoch (paper Fig. 2).
+FIG2_SIDES = (("train", "per_layer_mean_distance_train", "training batches"),
+              ("probe", "per_layer_mean_distance_probe", "fixed validation (probe) batch"))
+EARLY_MEAN = "early mean"  # the `tensor` of the rows of fig2_overlay_table that are means
+MAX_COLOURBAR_LABELS = 30
 
-    Left: a training batch; right: the fixed probe (validation) batch. One line per layer group,
-    coloured from early (dark) to late (light) layers; x = epochs completed (snapshot epoch + 1).
-    """
-    run_dir = Path(run_dir)
+
+def _run_config(run_dir: Path) -> dict:
+    """config.json's resolved config ({} when absent or unreadable)."""
+    try:
+        data = json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    config = data.get("config", data) if isinstance(data, dict) else {}
+    return config if isinstance(config, dict) else {}
+
+
+def _positive_int(value) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if value > 0 and float(value).is_integer() else None
+
+
+def _training_fractions(run_dir: Path, snaps: list[dict]) -> tuple[dict[int, float], int, str]:
+    """Fraction of training completed at the end of each snapshot's epoch, the run length used
+    for snapshots without `fraction_of_training`, and a note when that length was not recorded
+    in the snapshots (older runs: config.json's epochs, else the number of recorded epochs)."""
+    total = next((n for n in (_positive_int(s.get("epochs")) for s in reversed(snaps)) if n), None)
+    source = ""
+    if total is None:
+        total = _positive_int(_run_config(run_dir).get("epochs"))
+        source = f"run length {total} epochs from config.json"
+    if total is None:
+        total = max(len(snaps), max(s["epoch"] for s in snaps) + 1)
+        source = f"run length unknown, taken as the {total} recorded epochs"
+    fractions, derived = {}, False
+    for snap in snaps:
+        value = snap.get("fraction_of_training")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            fractions[snap["epoch"]] = float(value)
+        else:
+            fractions[snap["epoch"]] = (snap["epoch"] + 1) / total
+            derived = True
+    note = (f"snapshots without fraction_of_training: x = (epoch + 1) / {total} ({source})"
+            if derived and source else "")
+    return fractions, total, note
+
+
+def _fig2_data(run_dir: Path) -> dict[str, Any]:
+    """Per-batch frames (index: snapshot epoch, columns: tensors), fractions, early tensors."""
     snaps = load_snapshots(run_dir)
     if not snaps:
         raise HarnessError(f"{run_dir}: no snapshots/epoch_*.json (only density samplers write them)")
-    sides = [("per_layer_mean_distance_train", "training batches"),
-             ("per_layer_mean_distance_probe", "fixed validation (probe) batch")]
+    fractions, total, note = _training_fractions(run_dir, snaps)
     series = {}
-    for field, _ in sides:
-        rows = [(s["epoch"] + 1, s[field]) for s in snaps if s.get(field)]
+    for side, field, _ in FIG2_SIDES:
+        rows = [(s["epoch"], s[field]) for s in snaps if s.get(field)]
         if not rows:
             raise HarnessError(f"{run_dir}: snapshots have no '{field}' (per-layer distances "
                                "are recorded by the 'debiased' sampler only)")
-        layers = list(dict.fromkeys(layer for _, d in rows for layer in d))
-        frame = pd.DataFrame([{layer: d.get(layer, np.nan) for layer in layers} for _, d in rows],
-                             index=[e for e, _ in rows], dtype=float)
-        series[field] = frame
+        tensors = list(dict.fromkeys(t for _, d in rows for t in d))
+        series[side] = pd.DataFrame([{t: d.get(t, np.nan) for t in tensors} for _, d in rows],
+                                    index=pd.Index([e for e, _ in rows], name="epoch"),
+                                    dtype=float)
+    recorded = list(dict.fromkeys(t for frame in series.values() for t in frame.columns))
+    from harness.benchmarks.reference import EARLY_TENSORS
+
+    early = [t for t in EARLY_TENSORS if t in recorded]
+    if early:
+        label = "stem + blocks 1-3" + ("" if len(early) == len(EARLY_TENSORS)
+                                       else f", {len(early)} of {len(EARLY_TENSORS)} recorded")
+    else:  # another space: the tensors the density uses, where recorded
+        features = next((s["feature_tensors"] for s in reversed(snaps)
+                         if isinstance(s.get("feature_tensors"), list)), [])
+        early = [t for t in features if t in recorded]
+        label = "the density's tensors" if early else ""
+    n_networks = next((len(s["figure_keys"]) for s in reversed(snaps)
+                       if isinstance(s.get("figure_keys"), list) and s["figure_keys"]), None)
+    return {"series": series, "fractions": fractions, "epochs": total, "note": note,
+            "recorded": recorded, "early": early, "early_label": label,
+            "n_networks": n_networks}
+
+
+def _fig2_reference(reference, data_dir, recorded: Iterable[str]) -> pd.DataFrame | None:
+    """The authors' frame to overlay, or None (one line on stderr saying why, when asked for)."""
+    import sys
+
+    from harness.benchmarks.reference import load_authors_grad_cosine, missing_reference_message
+    from harness.errors import DataFileError
+
+    if reference is False:
+        return None
+    if reference is None or reference is True:
+        try:
+            frame = load_authors_grad_cosine(data_dir)
+        except DataFileError as err:
+            print(missing_reference_message(err), file=sys.stderr)
+            return None
+    elif isinstance(reference, pd.DataFrame):
+        frame = reference
+        if not {"tensor", "epoch", "fraction", "distance"} <= set(frame.columns):
+            raise HarnessError("reference: a DataFrame from load_authors_grad_cosine (columns "
+                               "tensor, epoch, fraction, distance)")
+    else:
+        raise HarnessError("reference: None (the registered file, if present), False (no "
+                           "overlay) or a DataFrame from load_authors_grad_cosine")
+    if not set(frame["tensor"]) & set(recorded):
+        print("Figure 2: no recorded tensor is one of the authors' pooling-supernet tensors; "
+              "drawn without their curves", file=sys.stderr)
+        return None
+    return frame
+
+
+def fig2_overlay_table(run_dir: str | os.PathLike, *, reference=None,
+                       data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The numbers behind Figure 2's overlay: one row per (batch, tensor, snapshot).
+
+    Columns: batch ("train" | "probe"), tensor (harness name, or EARLY_MEAN for the mean over
+    the early conv tensors, stem + blocks 1-3, of the run resp. of the authors), epoch (0-based
+    snapshot epoch), fraction (of training completed: (epoch + 1) / epochs), harness_distance,
+    and the authors' value at the saved epoch whose fraction (epoch / 200, an assumption: their
+    run length is not stated) is nearest: authors_epoch, authors_fraction, authors_distance (NaN
+    for a tensor they did not record, or without the reference file). reference: as in
+    fig2_layer_distances. E.g. `early_mean_summary(table, after_fraction=warmup / epochs)`.
+    """
+    run_dir = Path(run_dir)
+    data = _fig2_data(run_dir)
+    ref = _fig2_reference(reference, data_dir, data["recorded"])
+    if ref is not None:
+        from harness.benchmarks.reference import EARLY_TENSORS, mean_distance_by_epoch
+
+        by_epoch = ref.pivot_table(index="epoch", columns="tensor", values="distance")
+        saved = ref.groupby("epoch")["fraction"].first().sort_index()
+        try:
+            by_epoch[EARLY_MEAN] = mean_distance_by_epoch(ref, EARLY_TENSORS).set_index(
+                "epoch")["distance"]
+        except HarnessError:
+            pass
+    rows = []
+    for side, frame in data["series"].items():
+        columns = list(frame.columns)
+        values = frame.copy()
+        if data["early"]:
+            values[EARLY_MEAN] = frame[[t for t in data["early"] if t in columns]].mean(axis=1)
+            columns.append(EARLY_MEAN)
+        for epoch in values.index:
+            fraction = data["fractions"][epoch]
+            a_epoch = a_fraction = None
+            if ref is not None:
+                a_epoch = int((saved - fraction).abs().idxmin())
+                a_fraction = float(saved[a_epoch])
+            for tensor in columns:
+                a_dist = np.nan
+                if ref is not None and tensor in by_epoch.columns:
+                    a_dist = float(by_epoch.at[a_epoch, tensor])
+                rows.append({"batch": side, "tensor": tensor, "epoch": int(epoch),
+                             "fraction": fraction,
+                             "harness_distance": float(values.at[epoch, tensor]),
+                             "authors_epoch": a_epoch, "authors_fraction": a_fraction,
+                             "authors_distance": a_dist})
+    table = pd.DataFrame(rows, columns=["batch", "tensor", "epoch", "fraction",
+                                        "harness_distance", "authors_epoch",
+                                        "authors_fraction", "authors_distance"])
+    table["authors_epoch"] = table["authors_epoch"].astype("Int64")
+    table["authors_fraction"] = table["authors_fraction"].astype(float)
+    return table
+
+
+def early_mean_summary(table: pd.DataFrame, after_fraction: float = 0.0) -> pd.DataFrame:
+    """Per batch, over the EARLY_MEAN rows of `fig2_overlay_table` with fraction > after_fraction
+    (e.g. the warm-up's share of training): harness_mean (mean over those snapshots),
+    harness_last, authors_min, authors_max (of the authors' early mean at the matched epochs),
+    n_snapshots. For a line such as "harness early-layer mean distance after warm-up 0.12 vs
+    authors' 0.14-0.20"."""
+    rows = table[(table["tensor"] == EARLY_MEAN) & (table["fraction"] > after_fraction)]
+    if rows.empty:
+        raise HarnessError(f"no early-mean row after fraction {after_fraction:g} of training")
+    rows = rows.sort_values("fraction")
+    grouped = rows.groupby("batch", sort=False)
+    return pd.DataFrame({
+        "harness_mean": grouped["harness_distance"].mean(),
+        "harness_last": grouped["harness_distance"].last(),
+        "authors_min": grouped["authors_distance"].min(),
+        "authors_max": grouped["authors_distance"].max(),
+        "n_snapshots": grouped["epoch"].nunique(),
+    })
+
+
+def _short_tensor_name(name: str) -> str:
+    """`layers.0.conv.weight` -> stem, `layers.4.downsample.0.weight` -> block 4 proj, ..."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[0] == "layers" and parts[1].isdigit():
+        if parts[1] == "0":
+            return "stem"
+        rest = ".".join(parts[2:-1] if parts[-1] == "weight" else parts[2:])
+        return f"block {parts[1]} {rest.replace('downsample.0', 'proj')}"
+    if name.endswith(".weight"):
+        name = name[: -len(".weight")]
+    return name if len(name) <= 24 else "…" + name[-23:]
+
+
+def fig2_layer_distances(run_dir: str | os.PathLike, out: str | os.PathLike, *,
+                         reference=None, data_dir: str | os.PathLike | None = None) -> Path:
+    """Mean pairwise cosine distance of architecture gradients per weight tensor vs the fraction
+    of training completed (paper Fig. 2), with the authors' curves overlaid.
+
+    Left: a training batch; right: the fixed probe (validation) batch. One thin line per
+    recorded tensor (stem included), coloured early (dark) to late (light) in forward order (the
+    colour bar names them); a thick black line for the mean over the run's early conv tensors
+    (stem + blocks 1-3; in other spaces the density's tensors). x = (snapshot epoch + 1) / run
+    epochs, from the snapshots (older runs: config.json's epochs, else the number of recorded
+    epochs, said under the figure).
+
+    The authors' values (registered file `pooling-authors-grad-cosine`, Roshtkhari et al.'s
+    notebook; which batch they used is unknown, so they are drawn on both panels) are overlaid
+    dashed in the same colour per tensor, with their early mean as a thick dashed line; their x is
+    saved epoch / 200 (their run length is not stated; the last saved epoch, 196, suggests 200).
+    reference: None = the registered file from the data directory (`data_dir`, else
+    HARNESS_DATA_DIR, else the user cache) when present; without it the figure is drawn without
+    the overlay and one line on stderr says how to get it. False = no overlay; a DataFrame from
+    `harness.benchmarks.reference.load_authors_grad_cosine` = that one.
+    """
+    run_dir = Path(run_dir)
+    data = _fig2_data(run_dir)
+    ref = _fig2_reference(reference, data_dir, data["recorded"])
     from matplotlib import colormaps
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.lines import Line2D
+
+    from harness.benchmarks.reference import (
+        AUTHORS_LABEL,
+        AUTHORS_RUN_EPOCHS,
+        EARLY_TENSORS,
+        mean_distance_by_epoch,
+    )
+
+    order = list(data["recorded"])
+    authors_early = None
+    if ref is not None:  # the authors' forward order, then anything only the harness recorded
+        authors_order = list(dict.fromkeys(ref["tensor"]))
+        order = authors_order + [t for t in order if t not in authors_order]
+        try:
+            authors_early = mean_distance_by_epoch(ref, EARLY_TENSORS)
+        except HarnessError:
+            authors_early = None
+    cmap = colormaps["viridis"]
+    colours = [cmap(i / max(1, len(order) - 1) * 0.9) for i in range(len(order))]
+    colour = dict(zip(order, colours))
+    early, early_label = data["early"], data["early_label"]
+
+    footnote = [f"x: fraction of training completed; harness = (epoch + 1) / {data['epochs']} "
+                "epochs"]
+    if ref is not None:
+        footnote[0] += (f"; authors = saved epoch / {AUTHORS_RUN_EPOCHS} (their run length is "
+                        f"not stated: the last saved epoch, 196, suggests {AUTHORS_RUN_EPOCHS})")
+    if data["note"]:
+        footnote.append(data["note"])
+    source = f"harness: pairwise over {data['n_networks']} networks" if data["n_networks"] else ""
+    if ref is not None:
+        source += ("; " if source else "") + (
+            "authors: Pooling_grad_analysis.ipynb (Balanced-Mixture-of-SuperNets @ aa25882), "
+            "36 networks x 3 runs; batch not stated, so drawn on both panels")
+    elif reference is not False:
+        source += ("; " if source else "") + "authors' curves not drawn (reference file absent)"
+    if source:
+        footnote.append(source)
 
     with _rc():
-        fig = _new_figure(10, 4.5)
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, (field, side) in zip(axes, sides):
-            frame = series[field]
-            cmap = colormaps["viridis"]
-            n_layers = frame.shape[1]
-            for i, layer in enumerate(frame.columns):
-                colour = cmap(i / max(1, n_layers - 1) * 0.9)
-                ax.plot(frame.index, frame[layer], marker="o" if len(frame) <= 30 else None,
-                        markersize=3, color=colour, label=str(layer))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("epochs completed")
-            ax.set_ylabel("mean pairwise cosine distance (1 − cos)")
-            ax.set_title(side)
+        fig = _new_figure(13, 6.6)
+        grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 0.035])
+        first = fig.add_subplot(grid[0, 0])
+        axes = [first, fig.add_subplot(grid[0, 1], sharey=first)]
+        cax = fig.add_subplot(grid[0, 2])
+        for ax, (side, _, title) in zip(axes, FIG2_SIDES):
+            frame = data["series"][side]
+            x = [data["fractions"][e] for e in frame.index]
+            if ref is not None:
+                for tensor, rows in ref.groupby("tensor", sort=False):
+                    rows = rows.sort_values("fraction")
+                    ax.plot(rows["fraction"], rows["distance"], color=colour[tensor],
+                            linewidth=1.0, linestyle=(0, (4, 2)), alpha=0.7)
+                if authors_early is not None:
+                    ax.plot(authors_early["fraction"], authors_early["distance"],
+                            color="crimson", linewidth=3, linestyle=(0, (5, 2)), zorder=4)
+            for tensor in frame.columns:
+                ax.plot(x, frame[tensor], color=colour[tensor], linewidth=1.2, alpha=0.9,
+                        marker="o" if len(x) <= 30 else None, markersize=2.5)
+            if early:
+                ax.plot(x, frame[[t for t in early if t in frame.columns]].mean(axis=1),
+                        color="black", linewidth=3, zorder=5)
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_xlabel("fraction of training completed")
+            ax.set_title(title)
             ax.grid(alpha=0.3)
-            ax.legend(title="layer", loc="best")
-        fig.suptitle(f"Gradient cosine distance between architectures per layer ({run_dir.name})")
-        return _save(fig, out)
+        axes[0].set_ylabel("mean pairwise cosine distance (1 − cos)")
+        axes[0].set_ylim(bottom=0)
+        axes[1].tick_params(labelleft=False)
+
+        n = len(order)
+        bar = fig.colorbar(ScalarMappable(norm=BoundaryNorm(np.arange(n + 1) - 0.5, n),
+                                          cmap=ListedColormap(colours)), cax=cax)
+        step = max(1, math.ceil(n / MAX_COLOURBAR_LABELS))
+        bar.set_ticks(list(range(0, n, step)))
+        bar.set_ticklabels([_short_tensor_name(order[i]) for i in range(0, n, step)],
+                           fontsize=FONT_SIZE - 3)
+        bar.ax.invert_yaxis()  # early tensors at the top
+        bar.set_label("weight tensor (forward order)")
+
+        mid = cmap(0.45)
+        handles = [Line2D([], [], color=mid, linewidth=1.2, marker="o", markersize=2.5),
+                   Line2D([], [], color="black", linewidth=3)]
+        labels = ["harness, one tensor (colour: bar at right)",
+                  f"harness, mean over {early_label} ({len(early)} tensors)"]
+        if not early:
+            handles, labels = handles[:1], labels[:1]
+        if ref is not None:
+            handles.append(Line2D([], [], color=mid, linewidth=1.0, linestyle=(0, (4, 2))))
+            labels.append(f"{AUTHORS_LABEL}: one tensor")
+            if authors_early is not None:
+                handles.append(Line2D([], [], color="crimson", linewidth=3,
+                                      linestyle=(0, (5, 2))))
+                labels.append(f"{AUTHORS_LABEL}: mean over stem + blocks 1-3 "
+                              f"({int(authors_early['n_tensors'].max())} tensors)")
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, 0.075))
+        fig.text(0.5, 0.012, "\n".join(footnote), ha="center", va="bottom",
+                 fontsize=FONT_SIZE - 2, color="0.25")
+        fig.suptitle("Gradient cosine distance between architectures, per weight tensor "
+                     f"({run_dir.name})")
+        return _save(fig, out, rect=(0, 0.2, 1, 1))
 
 
 # ---------------------------------------------------------------------------- temperature

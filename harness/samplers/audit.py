@@ -57,17 +57,23 @@ def distribution_summary(code_probability: Sequence[float], sizes: Sequence[floa
 
 
 def _bins(expected: np.ndarray, order_by: np.ndarray | None) -> np.ndarray:
-    """Bin index per item: consecutive items (in `order_by` order) pooled to about equal expected
-    count, at most MAX_BINS bins and each expecting at least MIN_EXPECTED draws."""
+    """Bin index per item: consecutive items (in `order_by` order) pooled until a bin expects
+    max(total / MAX_BINS, MIN_EXPECTED) draws; a short last bin joins the one before. An item
+    with a large expected count forms a bin of its own."""
     total = float(expected.sum())
-    n_bins = int(min(MAX_BINS, max(total // MIN_EXPECTED, 1), len(expected)))
+    target = max(total / MAX_BINS, MIN_EXPECTED)
     key = np.arange(len(expected)) if order_by is None else np.asarray(order_by, dtype=np.float64)
     order = np.lexsort((np.arange(len(expected)), key))
-    cum = np.cumsum(expected[order]) - expected[order] / 2.0  # centre of each item's mass
-    labels = np.minimum((cum / total * n_bins).astype(np.int64), n_bins - 1)
-    out = np.empty(len(expected), dtype=np.int64)
-    out[order] = labels
-    return out
+    labels = np.empty(len(expected), dtype=np.int64)
+    current, filled, last_start = 0, 0.0, 0
+    for rank, i in enumerate(order):
+        if filled >= target:
+            current, filled, last_start = current + 1, 0.0, rank
+        labels[i] = current
+        filled += expected[i]
+    if filled < MIN_EXPECTED and current > 0:
+        labels[order[last_start:]] = current - 1
+    return labels
 
 
 def chisquare_test(observed: Sequence[float], expected: Sequence[float],

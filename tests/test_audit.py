@@ -28,8 +28,8 @@ from harness.samplers.audit import (
 )
 from harness.spaces import get_space
 from harness.train.config import RunConfig
-from harness.train.runner import epoch_generator, train_run
-from harness.train.setup import build_run
+from harness.train.runner import train_run
+from harness.train.setup import build_run, epoch_generator
 
 torch.set_num_threads(1)
 

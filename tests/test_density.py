@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from sklearn.metrics import adjusted_rand_score
 
 from harness.density import (
-    DEFAULT_EARLY_LAYERS,
     MAPPINGS,
     GaussianProjection,
     OnlinePrototypes,
@@ -27,7 +26,7 @@ from harness.density import (
     sampling_probabilities,
 )
 from harness.density.estimators import median_bandwidth
-from harness.density.features import embed
+from harness.density.features import embed, select_feature_tensors
 from harness.nets import NetConfig, build_supernet
 from harness.spaces import get_space
 
@@ -81,26 +80,29 @@ def test_gradient_features_match_backward_and_leave_supernet_untouched():
     assert bn_flags == [(m.training, m.track_running_stats) for m in net.modules()
                         if isinstance(m, torch.nn.BatchNorm2d)]
 
-    # Default = the first DEFAULT_EARLY_LAYERS layer groups; rows equal a plain backward's .grad
-    # taken with batch statistics and no running-stat update.
-    groups = net.layer_groups()[:DEFAULT_EARLY_LAYERS]
-    assert list(feats) == [name for name, _ in groups]
+    # Default = the tensors every network shares (stem, head, classifier), one feature per
+    # tensor; rows equal a plain backward's .grad with batch statistics and no running-stat update.
+    assert list(feats) == ["stem.0.weight", "out.0.weight", "classifier.weight"]
     ref = tiny_net()
     ref.load_state_dict(net.state_dict())
     for m in ref.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.track_running_stats = False
-    ref_groups = dict(ref.layer_groups())
+    ref_params = dict(ref.named_parameters())
     for row, arch in enumerate(archs):
         ref.zero_grad(set_to_none=True)
         F.cross_entropy(ref(x, arch), y).backward()
-        for name, _ in groups:
-            expected = torch.cat([torch.zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
-                                  for p in ref_groups[name]])
+        for name in feats:
+            expected = ref_params[name].grad.reshape(-1)
             assert feats[name].shape == (len(archs), expected.numel())
             torch.testing.assert_close(feats[name][row], expected, rtol=1e-4, atol=1e-6)
-    # identity at layers 1, 2 (no parameters there): zero rows
-    assert feats["features.1"][0].abs().sum() == 0
+    # the per-candidate reading: identities at positions 1 and 2 have no tensors, so a path that
+    # takes a conv there differs from one that takes the identity on disjoint coordinates
+    cand = gradient_features(net, archs, (x, y), F.cross_entropy,
+                             select_feature_tensors(net, feature_set="groups3"))
+    assert any(name.startswith("features.1.candidates.1.") for name in cand)
+    name = next(n for n in cand if n.startswith("features.1.candidates.1."))
+    assert cand[name][0].abs().sum() == 0 and cand[name][1].abs().sum() > 0  # arch 1 takes op 1
 
 
 def test_gaussian_projection_is_seeded_and_preserves_cosines():
@@ -212,13 +214,16 @@ def test_mapping_monotone_uniform_limit_and_extremes(mapping, normalize):
 
 def test_neg_density_default_matches_eq8_reading():
     alpha = np.array([1.0, 2.0, 4.0])
-    raw = sampling_probabilities(alpha, tau=2.0, normalize=None)
+    raw = sampling_probabilities(alpha, tau=2.0)  # the default: raw alpha, the literal eq. 8
     e = np.exp(-alpha / 2.0)
     np.testing.assert_allclose(raw, e / e.sum())
-    scaled = sampling_probabilities(alpha, tau=2.0)  # normalize="mean": alpha / (7/3)
+    scaled = sampling_probabilities(alpha, tau=2.0, normalize="mean")  # alpha / (7/3)
     e = np.exp(-alpha / (7 / 3) / 2.0)
     np.testing.assert_allclose(scaled, e / e.sum())
-    np.testing.assert_allclose(sampling_probabilities(100 * alpha, tau=2.0), scaled)
+    # "mean" is scale-free; the literal reading is not
+    np.testing.assert_allclose(sampling_probabilities(100 * alpha, tau=2.0, normalize="mean"),
+                               scaled)
+    assert not np.allclose(sampling_probabilities(100 * alpha, tau=2.0), raw)
 
 
 def test_dense_cluster_gets_lower_probability():

@@ -6,8 +6,8 @@ import math
 
 import click
 
-from harness.cli.main import echo_json
 from harness.cli.options import data_dir_option, json_option
+from harness.cli.output import echo_json
 
 
 def format_table(result: dict) -> str:

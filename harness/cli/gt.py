@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from harness.cli.main import echo_json
 from harness.cli.options import data_dir_option, json_option
+from harness.cli.output import echo_json
 
 
 def register(cli: click.Group) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -28,10 +27,6 @@ class HarnessGroup(click.Group):
             raise UserError(str(exc)) from None
 
 
-def echo_json(obj) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
-
-
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nas-harness")
 def cli() -> None:
@@ -40,6 +35,7 @@ def cli() -> None:
 
 def _register_commands() -> None:
     from harness.cli import (
+        audit,
         bench,
         check,
         correlate,
@@ -52,7 +48,8 @@ def _register_commands() -> None:
         train,
     )
 
-    for module in (ls, space, gt, correlate, train, evaluate, bench, reproduce, report, check):
+    for module in (ls, space, gt, correlate, train, evaluate, audit, bench, reproduce, report,
+                   check):
         module.register(cli)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.main import echo_json
 from harness.cli.options import json_option
+from harness.cli.output import echo_json
 
 
 def register(cli: click.Group) -> None:

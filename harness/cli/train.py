@@ -83,5 +83,8 @@ def register(cli: click.Group) -> None:
             unused_params_move=unused_params_move, steps_per_epoch=steps_per_epoch, device=device,
             amp=amp, channels_last=channels_last, num_threads=num_threads,
         )
-        run_dir = train_run(cfg, out, resume=resume, progress=not quiet)
-        click.echo(f"run finished: {run_dir} (config {cfg.hash()})")
+        run_dir = train_run(cfg, out, resume=resume, progress=not quiet,
+                            log=lambda message: click.echo(message, err=True))
+        from harness.train.runner import read_config
+
+        click.echo(f"run finished: {run_dir} (config {read_config(run_dir).hash()})")

@@ -12,6 +12,20 @@ with decay = 1 each centre is the running mean of the vectors assigned to it; wi
 all counts are multiplied by `decay` before each vector, so old gradients are forgotten (the
 effective memory is about 1 / (1 - decay) vectors per centre, and the step size of a centre
 never falls below about 1 - decay) -- useful because the supernet's gradients drift in training.
+The buffered initialisation vectors are weighted by decay**age as well, so one clock holds from
+the first vector.
+
+Dead prototypes (`live`, `reseed_dead`): a prototype is dead when its decayed count is below
+`dead_fraction` times the mean count (it has stopped receiving vectors, e.g. because it was seeded
+on an outlier or the data drifted away from it). `reseed_dead(dead_fraction, sample, weights)`
+moves each dead centre into the live prototype with the largest count * spread (its share of the
+k-means objective, so most likely two clusters under one centre): the sample's members of that
+prototype are split in two by weighted 2-means (seeds: the old centre and the member farthest
+from it), and the two halves take the two centres, their counts (the parent's count split by the
+halves' weights, at least 2 x the dead threshold for the new one where the parent allows) and
+their spreads. Splitting is deterministic (no random numbers), so a resumed run re-seeds exactly
+as an uninterrupted one. The caller passes the sample (the sampler's reservoir, weighted by
+decay**age).
 
 Densities of prototypes (`densities`): a prototype stands for `counts[i]` vectors. The distance
 between two architectures is approximated through their prototypes; with the default metric
@@ -42,6 +56,10 @@ def _sq_dists(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
+def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (w.reshape(-1, *([1] * (x.ndim - 1))) * x).sum(0) / w.sum()
+
+
 class OnlinePrototypes:
     """Online k-means with per-prototype counts and spreads; see the module docstring."""
 
@@ -60,6 +78,7 @@ class OnlinePrototypes:
         self.counts = np.zeros(self.k)
         self.spread = np.zeros(self.k)
         self.n_seen = 0
+        self.n_reseeded = 0
         self._buffer: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ updates
@@ -111,18 +130,21 @@ class OnlinePrototypes:
             centers.append(x[index])
             closest = np.minimum(closest, _sq_dists(x, x[index][None, :])[:, 0])
         c = np.stack(centers).astype(np.float64)
+        # The buffer's vectors count decay**age, as they would have had they been absorbed one by
+        # one, so the counts run on the same clock from the start.
+        w = self.decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
         for _ in range(self.init_iters):
             labels = np.argmin(_sq_dists(x, c), axis=1)
             for j in range(self.k):
-                members = x[labels == j]
-                if len(members):
-                    c[j] = members.mean(0)
+                member = labels == j
+                if member.any():
+                    c[j] = _weighted_mean(x[member], w[member])
         d = _sq_dists(x, c)
         labels = np.argmin(d, axis=1)
         self.centers = c
-        self.counts = np.bincount(labels, minlength=self.k).astype(np.float64)
-        self.spread = np.array([d[labels == j, j].mean() if self.counts[j] else 0.0
-                                for j in range(self.k)])
+        self.counts = np.bincount(labels, weights=w, minlength=self.k).astype(np.float64)
+        self.spread = np.array([_weighted_mean(d[labels == j, j], w[labels == j])
+                                if np.any(labels == j) else 0.0 for j in range(self.k)])
 
     def _check(self, features) -> np.ndarray:
         x = np.asarray(features, dtype=np.float64)
@@ -131,6 +153,76 @@ class OnlinePrototypes:
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"features must be [m, {self.dim}], got shape {x.shape}")
         return x
+
+    # ------------------------------------------------------------------ dead prototypes
+
+    def dead_threshold(self, dead_fraction: float) -> float:
+        """Counts below this are dead: dead_fraction times the mean count."""
+        return float(dead_fraction) * float(self.counts.sum()) / self.k
+
+    def live(self, dead_fraction: float) -> np.ndarray:
+        """bool [k]: decayed count at least the dead threshold (all False before initialisation)."""
+        if not self.ready:
+            return np.zeros(self.k, dtype=bool)
+        return self.counts >= self.dead_threshold(dead_fraction)
+
+    def reseed_dead(self, dead_fraction: float, sample: np.ndarray, weights=None,
+                    iters: int = 10) -> list[int]:
+        """Re-seed every dead prototype by splitting a live one (module docstring); returns the
+        indices re-seeded. `sample` [m, dim] stands for the recent vectors, `weights` [m] their
+        weights (decay**age). A prototype whose parent cannot be split stays dead until a later
+        call."""
+        if not self.ready or dead_fraction <= 0:
+            return []
+        x = self._check(sample)
+        w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+        done: list[int] = []
+        for i in range(self.k):
+            threshold = self.dead_threshold(dead_fraction)
+            if self.counts[i] >= threshold or len(x) < 2:
+                continue
+            live = self.counts >= threshold
+            if not live.any():
+                break
+            # The parent: the live prototype with the largest share of the k-means objective.
+            parent = int(np.argmax(np.where(live, self.counts * self.spread, -np.inf)))
+            d = _sq_dists(x, self.centers)
+            d[:, ~live] = np.inf  # members are taken from live prototypes only
+            member = np.argmin(d, axis=1) == parent
+            if self._split(parent, i, x[member], w[member], threshold, iters):
+                done.append(i)
+        self.n_reseeded += len(done)
+        return done
+
+    def _split(self, parent: int, child: int, x: np.ndarray, w: np.ndarray, threshold: float,
+               iters: int) -> bool:
+        """Weighted 2-means of the parent's members; the child takes the far half."""
+        if len(x) < 2 or w.sum() <= 0:
+            return False
+        a = self.centers[parent].copy()
+        far = _sq_dists(x, a[None, :])[:, 0]
+        if far.max() <= 0:
+            return False
+        b = x[int(np.argmax(far))].copy()
+        to_b = None
+        for _ in range(iters):
+            new = _sq_dists(x, b[None, :])[:, 0] < _sq_dists(x, a[None, :])[:, 0]
+            if not new.any() or new.all() or w[new].sum() <= 0 or w[~new].sum() <= 0:
+                return False
+            a, b = _weighted_mean(x[~new], w[~new]), _weighted_mean(x[new], w[new])
+            if to_b is not None and np.array_equal(new, to_b):
+                break
+            to_b = new
+        share = float(w[to_b].sum() / w.sum())
+        total = float(self.counts[parent])
+        # A floor keeps the new prototype from being declared dead again at once.
+        child_count = max(share * total, min(2.0 * threshold, total / 2.0))
+        self.centers[parent], self.centers[child] = a, b
+        self.counts[parent], self.counts[child] = total - child_count, child_count
+        self.spread[parent] = float(_weighted_mean(_sq_dists(x[~to_b], a[None, :])[:, 0],
+                                                   w[~to_b]))
+        self.spread[child] = float(_weighted_mean(_sq_dists(x[to_b], b[None, :])[:, 0], w[to_b]))
+        return True
 
     # ------------------------------------------------------------------ queries
 
@@ -185,6 +277,7 @@ class OnlinePrototypes:
             "counts": torch.from_numpy(self.counts.copy()),
             "spread": torch.from_numpy(self.spread.copy()),
             "n_seen": self.n_seen,
+            "n_reseeded": self.n_reseeded,
             "buffer": (torch.from_numpy(np.stack(self._buffer)) if self._buffer
                        else torch.zeros(0, self.dim, dtype=torch.float64)),
         }
@@ -200,6 +293,7 @@ class OnlinePrototypes:
         self.counts = state["counts"].numpy().astype(np.float64).copy()
         self.spread = state["spread"].numpy().astype(np.float64).copy()
         self.n_seen = int(state["n_seen"])
+        self.n_reseeded = int(state.get("n_reseeded", 0))
         self._buffer = [row.copy() for row in state["buffer"].numpy().astype(np.float64)]
 
     @classmethod

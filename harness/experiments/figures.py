@@ -283,21 +283,23 @@ def _fig2_data(run_dir: Path) -> dict[str, Any]:
             "n_networks": n_networks}
 
 
-def _fig2_reference(reference, data_dir, recorded: Iterable[str]) -> pd.DataFrame | None:
-    """The authors' frame to overlay, or None (one line on stderr saying why, when asked for)."""
+def _fig2_reference(reference, data_dir, recorded: Iterable[str]
+                    ) -> tuple[pd.DataFrame | None, str]:
+    """The authors' frame to overlay (or None) and, when asked for but not drawn, why (also one
+    line on stderr)."""
     import sys
 
     from harness.benchmarks.reference import load_authors_grad_cosine, missing_reference_message
     from harness.errors import DataFileError
 
     if reference is False:
-        return None
+        return None, ""
     if reference is None or reference is True:
         try:
             frame = load_authors_grad_cosine(data_dir)
         except DataFileError as err:
             print(missing_reference_message(err), file=sys.stderr)
-            return None
+            return None, "reference file not in the data directory"
     elif isinstance(reference, pd.DataFrame):
         frame = reference
         if not {"tensor", "epoch", "fraction", "distance"} <= set(frame.columns):
@@ -309,8 +311,8 @@ def _fig2_reference(reference, data_dir, recorded: Iterable[str]) -> pd.DataFram
     if not set(frame["tensor"]) & set(recorded):
         print("Figure 2: no recorded tensor is one of the authors' pooling-supernet tensors; "
               "drawn without their curves", file=sys.stderr)
-        return None
-    return frame
+        return None, "no recorded tensor is a pooling-supernet tensor"
+    return frame, ""
 
 
 def fig2_overlay_table(run_dir: str | os.PathLike, *, reference=None,
@@ -327,7 +329,7 @@ def fig2_overlay_table(run_dir: str | os.PathLike, *, reference=None,
     """
     run_dir = Path(run_dir)
     data = _fig2_data(run_dir)
-    ref = _fig2_reference(reference, data_dir, data["recorded"])
+    ref, _ = _fig2_reference(reference, data_dir, data["recorded"])
     if ref is not None:
         from harness.benchmarks.reference import EARLY_TENSORS, mean_distance_by_epoch
 
@@ -424,7 +426,7 @@ def fig2_layer_distances(run_dir: str | os.PathLike, out: str | os.PathLike, *,
     """
     run_dir = Path(run_dir)
     data = _fig2_data(run_dir)
-    ref = _fig2_reference(reference, data_dir, data["recorded"])
+    ref, why_not = _fig2_reference(reference, data_dir, data["recorded"])
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -463,8 +465,8 @@ def fig2_layer_distances(run_dir: str | os.PathLike, out: str | os.PathLike, *,
         source += ("; " if source else "") + (
             "authors: Pooling_grad_analysis.ipynb (Balanced-Mixture-of-SuperNets @ aa25882), "
             "36 networks x 3 runs; batch not stated, so drawn on both panels")
-    elif reference is not False:
-        source += ("; " if source else "") + "authors' curves not drawn (reference file absent)"
+    elif why_not:
+        source += ("; " if source else "") + f"authors' curves not drawn ({why_not})"
     if source:
         footnote.append(source)
 
@@ -524,13 +526,17 @@ def fig2_layer_distances(run_dir: str | os.PathLike, out: str | os.PathLike, *,
                                       linestyle=(0, (5, 2))))
                 labels.append(f"{AUTHORS_LABEL}: mean over stem + blocks 1-3 "
                               f"({int(authors_early['n_tensors'].max())} tensors)")
+        # Figure fractions: footnote lines at the bottom, the legend above them, then the axes.
+        line = (FONT_SIZE - 1) * 1.3 / 72 / fig.get_figheight()
+        legend_bottom = 0.012 + len(footnote) * line + 0.01
+        legend_rows = math.ceil(len(handles) / 2)
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False,
-                   bbox_to_anchor=(0.5, 0.075))
+                   bbox_to_anchor=(0.5, legend_bottom))
         fig.text(0.5, 0.012, "\n".join(footnote), ha="center", va="bottom",
                  fontsize=FONT_SIZE - 2, color="0.25")
         fig.suptitle("Gradient cosine distance between architectures, per weight tensor "
                      f"({run_dir.name})")
-        return _save(fig, out, rect=(0, 0.2, 1, 1))
+        return _save(fig, out, rect=(0, legend_bottom + legend_rows * 2.2 * line, 1, 1))
 
 
 # ---------------------------------------------------------------------------- temperature

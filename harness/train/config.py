@@ -83,6 +83,22 @@ class RunConfig:
         return cls(**data)
 
 
+def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
+    """'field: old -> new' for every field that enters the hash and differs (nested dicts by key)."""
+    a, b = old.to_dict(), new.to_dict()
+    out = []
+    for name in a:
+        if name in ("device", "num_threads") or a[name] == b.get(name):
+            continue
+        if isinstance(a[name], dict) and isinstance(b.get(name), dict):
+            for key in sorted(set(a[name]) | set(b[name])):
+                if a[name].get(key) != b[name].get(key):
+                    out.append(f"{name}.{key}: {a[name].get(key)!r} -> {b[name].get(key)!r}")
+        else:
+            out.append(f"{name}: {a[name]!r} -> {b.get(name)!r}")
+    return out
+
+
 # Profiles: named overrides per space. `paper` is the published recipe (for a GPU), `cpu` the
 # Fashion-MNIST mini benchmark (about an hour a table on 2 cores), `smoke` a few minutes for CI.
 _FMNIST = {"dataset": "fashion-mnist", "download": False}

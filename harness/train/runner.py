@@ -1,11 +1,15 @@
-"""The supernet runner: one RunConfig -> one run directory.
+"""The supernet runner: one RunConfig -> one run directory (layout: harness.rundir).
 
-Run directory layout:
-  config.json        resolved config + provenance (package version, git commit, torch)
-  log.jsonl          one JSON line per epoch (and per logged step)
-  checkpoints/last.pt  atomic, written at the end of every epoch
-  snapshots/epoch_XXXX.json  what the sampler recorded at an epoch boundary (densities, ...)
-  done.json          written when the last epoch finished
+The run holds its directory's lock for its whole lifetime: a second process on the same directory
+exits at once with "in use by pid N", and a killed holder frees it by dying.
+
+Starting, resuming, restarting:
+  * a new directory, or one whose run never reached its first checkpoint: the run starts from
+    scratch (a stale done marker, log lines and snapshots are removed first); with --resume it
+    says so in one line, so the same command is safe to repeat after a kill at any moment;
+  * a directory with a checkpoint: --resume continues from it; without --resume it is refused;
+  * a config that differs from the directory's (in any field that enters the hash) is refused,
+    listing the differences: --resume never silently drops flags.
 
 Determinism: every epoch draws its data order from a generator seeded by (seed, epoch) and the
 sampler's own generator is checkpointed, so resuming from the last epoch checkpoint replays a
@@ -14,10 +18,10 @@ killed epoch exactly. On CPU a resumed run is bit-identical to an uninterrupted 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -25,124 +29,120 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
-from harness.io import atomic_write_json
+from harness.rundir import RunDir
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
-from harness.train.config import RunConfig, provenance
-from harness.train.setup import RunSetup, build_run
+from harness.train.config import RunConfig, config_differences, provenance
+from harness.train.setup import RunSetup, build_run, epoch_generator
 
 
 class TrainingDiverged(HarnessError):
     pass
 
 
-def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(hash((seed, epoch, stream)) & 0x7FFF_FFFF_FFFF)
+def config_record(cfg: RunConfig) -> dict:
+    return {"config": cfg.to_dict(), "config_hash": cfg.hash(), **provenance()}
 
 
-def make_scheduler(optimizer, cfg: RunConfig):
-    if cfg.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-    if cfg.lr_schedule == "step":
-        milestones = list(cfg.lr_milestones) or [int(cfg.epochs * f) for f in (0.5, 0.75)]
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-    if cfg.lr_schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    raise HarnessError(f"unknown lr_schedule '{cfg.lr_schedule}'; use cosine, step or constant")
-
-
-def write_config(run_dir: Path, cfg: RunConfig) -> None:
-    atomic_write_json(run_dir / "config.json", {"config": cfg.to_dict(), "config_hash": cfg.hash(),
-                                                **provenance()})
-
-
-def read_config(run_dir: Path) -> RunConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise HarnessError(f"{path}: not a run directory (no config.json); train one with nas-harness train")
+def read_config(run_dir: str | Path | RunDir) -> RunConfig:
+    """The RunConfig recorded in a run directory."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    record = rd.read_config()
     try:
-        return RunConfig.from_dict(json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError):
-        raise HarnessError(f"{path}: malformed run config; delete the run directory and retrain") from None
+        return RunConfig.from_dict(record["config"])
+    except (TypeError, ValueError, HarnessError) as exc:
+        raise HarnessError(f"{rd.config_path}: malformed run config ({exc}); delete the run "
+                           "directory and retrain") from None
 
 
-def append_log(run_dir: Path, record: dict) -> None:
-    with open(run_dir / "log.jsonl", "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-
-
-def truncate_log(run_dir: Path, after_epoch: int) -> None:
-    """Drop log lines of epochs after the checkpoint, so a resumed log equals an uninterrupted one."""
-    path = run_dir / "log.jsonl"
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("epoch", -1) <= after_epoch]
-    path.write_text("".join(line + "\n" for line in kept))
+def _prepare(rd: RunDir, cfg: RunConfig, resume: bool, log: Callable[[str], None]
+             ) -> tuple[RunConfig, bool]:
+    """(the config to run, whether to resume from the checkpoint); refuses what it cannot honour."""
+    if rd.has_config():
+        existing = read_config(rd)
+        if existing.hash() != cfg.hash():
+            diffs = "; ".join(config_differences(existing, cfg))
+            if resume:
+                raise HarnessError(f"{rd.path}: --resume with settings that differ from the run's "
+                                   f"config ({diffs}); drop them to continue the run as it was, "
+                                   "or choose a new --out")
+            raise HarnessError(f"{rd.path}: holds a run with another config ({diffs}); choose a "
+                               "new --out")
+        cfg = existing.replace(device=cfg.device, num_threads=cfg.num_threads)
+        if rd.has_checkpoint():
+            if not resume:
+                state = "a finished run" if rd.is_done() else "a partly trained run"
+                raise HarnessError(f"{rd.path}: already holds {state} of this config; pass "
+                                   "--resume to continue it, or choose a new --out")
+            return cfg, True
+    if resume:
+        log(f"nothing to resume in {rd.path} (no checkpoint yet); starting the run")
+    return cfg, False
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-              stop_after_steps: int | None = None) -> Path:
+              stop_after_steps: int | None = None,
+              log: Callable[[str], None] | None = None) -> Path:
     """Train the supernet of `cfg` into `run_dir`; with `resume`, continue from the last checkpoint."""
-    run_dir = Path(run_dir)
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    if (run_dir / "config.json").is_file():
-        existing = read_config(run_dir)
-        if existing.hash() != cfg.hash():
-            if not resume:
-                raise HarnessError(f"{run_dir}: holds a run with another config "
-                                   f"({existing.hash()} != {cfg.hash()}); choose a new --out")
-            cfg = existing.replace(device=cfg.device, num_threads=cfg.num_threads)
-        elif not resume and ckpt_path.is_file():
-            raise HarnessError(f"{run_dir}: already holds this run; pass --resume to continue it")
-    elif resume:
-        raise HarnessError(f"{run_dir}: nothing to resume (no config.json); drop --resume")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    setup = build_run(cfg)
-    write_config(run_dir, cfg)
+    rd = RunDir(run_dir)
+    log = log or (lambda _message: None)
+    with rd.lock():
+        cfg, from_checkpoint = _prepare(rd, cfg, resume, log)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        setup = build_run(cfg)
+        start_epoch, global_step = 0, 0
+        if from_checkpoint:
+            state = load_checkpoint(rd.checkpoint_path)
+            if state.get("config_hash") not in (None, cfg.hash()):
+                raise HarnessError(f"{rd.checkpoint_path}: belongs to config "
+                                   f"{state['config_hash']}, not {cfg.hash()} of config.json; "
+                                   "delete the run directory and retrain")
+            setup.supernet.load_state_dict(state["model"])
+            setup.optimizer.load_state_dict(state["optimizer"])
+            setup.scheduler.load_state_dict(state["scheduler"])
+            setup.sampler.load_state_dict(state["sampler"])
+            if setup.scaler is not None and state.get("scaler"):
+                setup.scaler.load_state_dict(state["scaler"])
+            restore_rng_states(state["rng"])
+            start_epoch, global_step = state["epoch"] + 1, state["global_step"]
+            rd.truncate_log(state["epoch"])
+            rd.remove_snapshots_after(state["epoch"])
+        else:  # a restart: nothing of an earlier attempt survives
+            rd.clear_done()
+            rd.truncate_log(None)
+            rd.remove_snapshots_after(None)
+        rd.write_config(config_record(cfg))
+        if start_epoch < cfg.epochs:
+            rd.clear_done()
 
-    start_epoch, global_step = 0, 0
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-        setup.supernet.load_state_dict(state["model"])
-        setup.optimizer.load_state_dict(state["optimizer"])
-        setup.scheduler.load_state_dict(state["scheduler"])
-        setup.sampler.load_state_dict(state["sampler"])
-        if setup.scaler is not None and state.get("scaler"):
-            setup.scaler.load_state_dict(state["scaler"])
-        restore_rng_states(state["rng"])
-        start_epoch, global_step = state["epoch"] + 1, state["global_step"]
-        truncate_log(run_dir, state["epoch"])
-    elif not resume:
-        (run_dir / "log.jsonl").unlink(missing_ok=True)
-
-    for epoch in range(start_epoch, cfg.epochs):
-        global_step = train_epoch(setup, cfg, epoch, global_step, run_dir, progress, stop_after_steps)
-        snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, run_dir))
-        if snapshot is not None:
-            atomic_write_json(run_dir / "snapshots" / f"epoch_{epoch:04d}.json", snapshot)
-        setup.scheduler.step()
-        bad = [name for name, p in setup.supernet.named_parameters() if not torch.isfinite(p).all()]
-        if bad:
-            raise TrainingDiverged(
-                f"weights became non-finite in epoch {epoch + 1} ({bad[0]}, {len(bad)} tensors); "
-                f"the last good checkpoint is kept in {run_dir / 'checkpoints'}: lower --lr"
+        for epoch in range(start_epoch, cfg.epochs):
+            global_step = train_epoch(setup, cfg, epoch, global_step, rd, progress,
+                                      stop_after_steps)
+            snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, rd.path))
+            if snapshot is not None:
+                rd.write_snapshot(epoch, snapshot)
+            setup.scheduler.step()
+            bad = [n for n, p in setup.supernet.named_parameters() if not torch.isfinite(p).all()]
+            if bad:
+                raise TrainingDiverged(
+                    f"weights became non-finite in epoch {epoch + 1} ({bad[0]}, {len(bad)} "
+                    f"tensors); the last good checkpoint is kept in {rd.checkpoint_path.parent}: "
+                    "lower --lr")
+            save_checkpoint(
+                rd.checkpoint_path, model=setup.supernet.state_dict(),
+                optimizer=setup.optimizer.state_dict(), scheduler=setup.scheduler.state_dict(),
+                sampler=setup.sampler.state_dict(),
+                scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
+                epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
             )
-        save_checkpoint(
-            ckpt_path, model=setup.supernet.state_dict(), optimizer=setup.optimizer.state_dict(),
-            scheduler=setup.scheduler.state_dict(), sampler=setup.sampler.state_dict(),
-            scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
-            epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
-        )
-    atomic_write_json(run_dir / "audit.json", setup.sampler.audit())
-    atomic_write_json(run_dir / "done.json", {"epochs": cfg.epochs, "global_step": global_step,
-                                              "sampling_counts": setup.sampler.counts})
-    return run_dir
+            rd.write_audit(setup.sampler.audit())
+        rd.write_audit(setup.sampler.audit())
+        rd.write_done({"epochs": cfg.epochs, "global_step": global_step,
+                       "config_hash": cfg.hash(), "sampling_counts": setup.sampler.counts})
+    return rd.path
 
 
-def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, run_dir: Path,
+def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, rd: RunDir,
                 progress: bool, stop_after_steps: int | None) -> int:
     supernet, optimizer, sampler = setup.supernet, setup.optimizer, setup.sampler
     supernet.train()
@@ -164,7 +164,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             raise KeyboardInterrupt(f"stopped after {global_step} steps (test hook)")
         if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == str(global_step):
             # Test hook: park mid-epoch so a test can SIGKILL the process at a known point.
-            (run_dir / "paused").write_text(str(global_step))
+            (rd.path / "paused").write_text(str(global_step))
             time.sleep(600)
         x, y = setup.to_device(x, y)
         archs = sampler.paths(global_step)
@@ -178,11 +178,11 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                 # candidate gets the full gradient of its own path, as in FairNAS.
                 loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
-                append_log(run_dir, {"epoch": epoch, "step": global_step, "event": "nan_loss"})
+                rd.append_log({"epoch": epoch, "step": global_step, "event": "nan_loss"})
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch + 1}, step {global_step} "
                     f"(architecture {setup.space.key(arch)}); the last good checkpoint is kept in "
-                    f"{run_dir / 'checkpoints'}: lower --lr or enable gradient clipping"
+                    f"{rd.checkpoint_path.parent}: lower --lr or enable gradient clipping"
                 )
             if setup.scaler is not None:
                 setup.scaler.scale(loss).backward()
@@ -215,7 +215,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             bar.set_postfix(loss=f"{step_loss:.3f}")
     if bar is not None:
         bar.close()
-    append_log(run_dir, {
+    rd.append_log({
         "epoch": epoch,
         "step": global_step,
         "lr": optimizer.param_groups[0]["lr"],

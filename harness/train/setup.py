@@ -16,6 +16,22 @@ from harness.spaces import SearchSpace, get_space
 from harness.train.config import RunConfig
 
 
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """The data-order generator of one epoch (stream 1: the epoch's extra training batch)."""
+    return torch.Generator().manual_seed(hash((seed, epoch, stream)) & 0x7FFF_FFFF_FFFF)
+
+
+def make_scheduler(optimizer, cfg: RunConfig):
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+    if cfg.lr_schedule == "step":
+        milestones = list(cfg.lr_milestones) or [int(cfg.epochs * f) for f in (0.5, 0.75)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    if cfg.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    raise HarnessError(f"unknown lr_schedule '{cfg.lr_schedule}'; use cosine, step or constant")
+
+
 def data_config(cfg: RunConfig) -> DataConfig:
     return DataConfig(name=cfg.dataset, root=cfg.data_root, subset=cfg.subset, resize=cfg.resize,
                       download=cfg.download, augment=cfg.augment)
@@ -72,8 +88,6 @@ class RunSetup:
         return x, y.to(self.device, non_blocking=True)
 
     def epoch_context(self, epoch: int, run_dir: Path) -> EpochContext:
-        from harness.train.runner import epoch_generator
-
         first = next(iter(self.train_loader(epoch_generator(self.cfg.seed, epoch, stream=1))))
         return EpochContext(
             epoch=epoch, epochs=self.cfg.epochs, supernet=self.supernet,
@@ -83,8 +97,6 @@ class RunSetup:
 
 
 def build_run(cfg: RunConfig) -> RunSetup:
-    from harness.train.runner import make_scheduler
-
     device = resolve_device(cfg.device)
     space = get_space(cfg.space)
     data = data_config(cfg)

@@ -35,6 +35,11 @@ from harness.errors import DataFileError, HarnessError
 from harness.io import atomic_write_bytes, atomic_write_json
 
 
+# Run directories whose lock this process holds (flock conflicts between two descriptors of one
+# process, so nested users must not lock twice).
+_HELD: set[str] = set()
+
+
 class RunDirLocked(HarnessError):
     """Another process holds the run directory's lock."""
 
@@ -75,7 +80,6 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._lock_handle = None
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -165,8 +169,10 @@ class RunDir:
     def lock(self) -> Iterator[RunDir]:
         """Hold the run's exclusive lock for the block; RunDirLocked when another process has it.
 
-        Re-entrant within one RunDir object (the outer block releases it)."""
-        if self._lock_handle is not None:
+        Re-entrant within the process (a nested block on the same directory, e.g. `reproduce`
+        calling `train`, reuses the lock; the outermost block releases it)."""
+        key = str(self.path.resolve())
+        if key in _HELD:
             yield self
             return
         self.path.mkdir(parents=True, exist_ok=True)
@@ -185,10 +191,10 @@ class RunDir:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
-            self._lock_handle = handle
+            _HELD.add(key)
             yield self
         finally:
-            self._lock_handle = None
+            _HELD.discard(key)
             try:
                 handle.seek(0)
                 handle.truncate()

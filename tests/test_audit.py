@@ -286,3 +286,15 @@ def test_run_writes_an_audit_that_tells_a_tilted_sampler_from_uniform(tmp_path):
     assert audit_tilted["tests"]["vs_design"]["p_value"] > 1e-3
     assert sum(audit_flat["counts"].values()) == 96
     assert audit_flat["tests"]["vs_uniform"]["p_value"] > 1e-3
+
+
+def test_variance_explained_by_pattern_hand_worked():
+    from harness.samplers.audit import variance_explained_by_pattern
+
+    # values a function of the pattern: R^2 = 1; pure within-group noise: R^2 = 0
+    assert variance_explained_by_pattern([1, 1, 3, 3], [(0,), (0,), (1,), (1,)]) == pytest.approx(1)
+    assert variance_explained_by_pattern([1, 3, 1, 3], [(0,), (0,), (1,), (1,)]) == pytest.approx(0)
+    # group means 2 and 5, grand mean 3.5: between 4 * 2.25 = 9, total 9 + 4 = 13
+    r2 = variance_explained_by_pattern([1, 3, 4, 6], [(0,), (0,), (1,), (1,)])
+    assert r2 == pytest.approx(9 / 13)
+    assert variance_explained_by_pattern([2, 2, 2], [(0,), (1,), (2,)]) is None

@@ -85,6 +85,22 @@ def test_recompute_count_matches_the_sampler(warmup, every, track):
                         + warmup_tracking_count(epochs, warmup, track))
 
 
+def test_recompute_budget_arithmetic():
+    from harness.bench.density_overhead import (
+        max_recomputes_within,
+        overhead_fraction,
+        smallest_period_within,
+    )
+
+    # 1000 steps of 1 s, recomputes of 10 s: 10% allows R with 10 R / (1000 + 10 R) <= 0.1
+    assert max_recomputes_within(0.10, 1.0, 10.0, 1000) == 11
+    assert overhead_fraction(1.0, 10.0, 1000, 11) <= 0.10 < overhead_fraction(1.0, 10.0, 1000, 12)
+    # 100 epochs after a 0-epoch warm-up: every 9 epochs gives 11 recomputes, every 8 gives 12
+    assert smallest_period_within(0.10, 1.0, 10.0, 1000, 100, 0) == 9
+    # a single recompute worth 200 steps exceeds 10% of 1000 steps at any period
+    assert smallest_period_within(0.10, 1.0, 200.0, 1000, 100, 0) is None
+
+
 def test_fit_to_batch():
     assert fit_to_batch([128, 256], [1.0, 2.0], 512)[0] == pytest.approx(4.0)
     assert fit_to_batch([128, 256], [1.5, 2.0], 512)[0] == pytest.approx(3.0)  # intercept 1.0
@@ -104,22 +120,28 @@ ONLINE_KEYS = {"space", "config", "shape", "t_step_ms", "t_observe_ms", "t_refre
 
 def test_density_overhead_section_tiny():
     rows = run_sections(["density-overhead"], spaces=("pooling",), online_spaces=("mobilenet",),
-                        n_archs=2, repeats=1, step_batches=(8, 16), probe_sizes=(128, 64),
+                        n_archs=2, repeats=1, step_batches=(8, 16), probe_sizes=(512, 128),
                         online_batch=4, input_size=8, width_mult=0.25)["density-overhead"]
     offline = [row for row in rows if row["sampler"] == "debiased"]
     online = [row for row in rows if row["sampler"] == "debiased-online"]
     assert offline and online
-    assert any(row["config"].startswith("default") for row in offline)
-    assert any("recompute_every=2" in row["config"] for row in offline)
+    # old and new defaults side by side
+    assert {row["features"] for row in offline} == {"old", "new", "new-all-grad"}
+    assert any(row["config"].startswith("old defaults") for row in offline)
+    new = next(row for row in offline if row["config"].startswith("new defaults"))
+    assert new["probe"] == 512 and new["recompute_every"] == 10 and new["recomputes"] == 26
+    assert new["feature_dims"][0] == 3 * 9 * 4  # the stem: 3x3 conv, 3 -> 4 channels at width 0.25
     for row in offline:
         assert OFFLINE_KEYS <= set(row), OFFLINE_KEYS - set(row)
         assert row["space"] == "pooling" and row["n_archs_computed"] == 36
         assert row["t_step_batch"] == 512 and row["steps_total"] == 300 * 48
-        assert row["probe"] in (128, 64)
-        assert row["recomputes"] in (251, 126)
+        assert row["probe"] in (128, 512)
+        assert row["recomputes"] in (251, 51, 26)
+        period = row["smallest_period_within_target"]
+        assert period is None or row["max_recomputes_within_target"] >= 1
     for row in online:
         assert ONLINE_KEYS <= set(row), ONLINE_KEYS - set(row)
-        assert row["space"] == "mobilenet" and row["target"] == 0.05
+        assert row["space"] == "mobilenet" and row["target"] == 0.02
     for row in rows:
         assert 0.0 <= row["overhead_fraction"] <= 1.0
         assert isinstance(row["meets_target"], bool)

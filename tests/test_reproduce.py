@@ -35,7 +35,8 @@ def tiny_setup(tmp_path, monkeypatch):
             cfg = resolve_config("pooling", "smoke", benchmark="pooling-fmnist", sampler=sampler, seed=0,
                                  subset=400, resize=16, width_mult=0.25, epochs=2, warmup_epochs=1,
                                  batch_size=50, steps_per_epoch=2, eval_batch_size=100,
-                                 eval_images=100, num_threads=1, sampler_options=options)
+                                 eval_images=100, num_threads=1, probe_size=64,
+                                 sampler_options=options)
             specs.append(spec_module.RunSpec(f"pooling/{sampler}", cfg))
         return specs
 

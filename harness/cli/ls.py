@@ -34,7 +34,8 @@ def list_items(kind: str) -> list[dict]:
         ]
     from harness.samplers import SAMPLERS
 
-    return [{"name": n, "description": SAMPLERS.get(n).description} for n in SAMPLERS]
+    return [{"name": n, "description": SAMPLERS.get(n).description,
+             "options": SAMPLERS.get(n).Options.describe()} for n in SAMPLERS]
 
 
 def register(cli: click.Group) -> None:
@@ -56,3 +57,6 @@ def register(cli: click.Group) -> None:
                 if "higher_is_better" in item:
                     hib = " (higher is better)" if item["higher_is_better"] else " (lower is better)"
                 click.echo(f"  {item['name']:<22} {extra}{hib}")
+                for opt in item.get("options") or []:
+                    default = "null" if opt["default"] is None else opt["default"]
+                    click.echo(f"      {opt['name']}={default}  ({opt['type']}) {opt['help']}")

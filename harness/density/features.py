@@ -202,13 +202,16 @@ def _device_of(module) -> torch.device:
 
 def gradient_features(supernet, archs: Sequence, batch: tuple, loss_fn: Callable,
                       tensors: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
-                      projection: Callable | None = None, out_device="cpu") -> dict[str, Tensor]:
+                      projection: Callable | None = None, out_device="cpu",
+                      only_selected_require_grad: bool = True) -> dict[str, Tensor]:
     """{tensor name: Tensor [len(archs), dim]}: gradient of loss_fn(supernet(x, arch), y) w.r.t.
     each selected weight tensor (zeros where the path does not use it).
 
     `tensors` defaults to the space's default feature set (`select_feature_tensors`). With
     `projection` (a CountSketch or GaussianProjection), each tensor's vector is mapped to its
     out_dim. Features are float32 on `out_device`. The supernet is left exactly as it was.
+    `only_selected_require_grad=False` keeps every parameter's requires_grad on (the older,
+    slower behaviour; `nas-harness bench` times both).
     """
     if tensors is None:
         tensors = select_feature_tensors(supernet)
@@ -220,7 +223,7 @@ def gradient_features(supernet, archs: Sequence, batch: tuple, loss_fn: Callable
     x, y = x.to(device), y.to(device)
     params = [p for _, p in tensors]
     rows: dict[str, list[Tensor]] = {name: [] for name, _ in tensors}
-    with untouched(supernet, differentiate=params):
+    with untouched(supernet, differentiate=params if only_selected_require_grad else None):
         for arch in archs:
             loss = loss_fn(supernet(x, tuple(arch)).float(), y)
             grads = torch.autograd.grad(loss, params, allow_unused=True)

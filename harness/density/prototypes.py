@@ -20,8 +20,9 @@ Dead prototypes (`live`, `reseed_dead`): a prototype is dead when its decayed co
 on an outlier or the data drifted away from it). `reseed_dead(dead_fraction, sample, weights)`
 moves each dead centre into the live prototype with the largest count * spread (its share of the
 k-means objective, so most likely two clusters under one centre): the sample's members of that
-prototype are split in two by weighted 2-means (seeds: the old centre and the member farthest
-from it), and the two halves take the two centres, their counts (the parent's count split by the
+prototype are split in two by weighted 2-means, started from the two sides of their top principal
+direction; the two halves take the two centres (the parent keeps the half nearer its old centre),
+their counts (the parent's count split by the
 halves' weights, at least 2 x the dead threshold for the new one where the parent allows) and
 their spreads. Splitting is deterministic (no random numbers), so a resumed run re-seeds exactly
 as an uninterrupted one. The caller passes the sample (the sampler's reservoir, weighted by
@@ -196,23 +197,29 @@ class OnlinePrototypes:
 
     def _split(self, parent: int, child: int, x: np.ndarray, w: np.ndarray, threshold: float,
                iters: int) -> bool:
-        """Weighted 2-means of the parent's members; the child takes the far half."""
+        """Weighted 2-means of the parent's members, started from the two halves of the top
+        principal direction (a single member would be a poor seed: in high dimension one noisy
+        vector is farther from every other vector than the mean of many, and would capture
+        nothing). The parent keeps the half nearer its old centre, the child takes the other."""
         if len(x) < 2 or w.sum() <= 0:
             return False
-        a = self.centers[parent].copy()
-        far = _sq_dists(x, a[None, :])[:, 0]
-        if far.max() <= 0:
+        mean = _weighted_mean(x, w)
+        xc = x - mean
+        if not np.any(xc):
             return False
-        b = x[int(np.argmax(far))].copy()
-        to_b = None
-        for _ in range(iters):
-            new = _sq_dists(x, b[None, :])[:, 0] < _sq_dists(x, a[None, :])[:, 0]
-            if not new.any() or new.all() or w[new].sum() <= 0 or w[~new].sum() <= 0:
+        direction = np.linalg.svd(np.sqrt(w)[:, None] * xc, full_matrices=False)[2][0]
+        to_b = xc @ direction > 0
+        for _ in range(iters + 1):
+            if not to_b.any() or to_b.all() or w[to_b].sum() <= 0 or w[~to_b].sum() <= 0:
                 return False
-            a, b = _weighted_mean(x[~new], w[~new]), _weighted_mean(x[new], w[new])
-            if to_b is not None and np.array_equal(new, to_b):
+            a, b = _weighted_mean(x[~to_b], w[~to_b]), _weighted_mean(x[to_b], w[to_b])
+            new = _sq_dists(x, b[None, :])[:, 0] < _sq_dists(x, a[None, :])[:, 0]
+            if np.array_equal(new, to_b):
                 break
             to_b = new
+        old = self.centers[parent][None, :]
+        if _sq_dists(old, b[None, :])[0, 0] < _sq_dists(old, a[None, :])[0, 0]:
+            a, b, to_b = b, a, ~to_b
         share = float(w[to_b].sum() / w.sum())
         total = float(self.counts[parent])
         # A floor keeps the new prototype from being declared dead again at once.

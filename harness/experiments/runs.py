@@ -6,14 +6,14 @@ once scored, holds `pred.csv` and `result.json` (metrics against its benchmark, 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from harness.experiments.spec import RunSpec
 from harness.io import atomic_write_json
+from harness.rundir import RunDir
+from harness.samplers.audit import summarize
 
 
 def run_dir_for(spec: RunSpec, runs_root: Path) -> Path:
@@ -52,25 +52,15 @@ def benchmark_archs(truth, space):
     return [space.parse(k) for k in keys]
 
 
-@contextmanager
-def run_lock(run_dir: Path):
-    """Exclusive lock on a run directory, so parallel `reproduce` processes never train one run
-    twice: the second waits, then finds the result cached. The OS drops it if the holder dies."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True,
             log=print) -> dict:
     """Train (or resume), evaluate and score one run; cached by config hash."""
     run_dir = run_dir_for(spec, runs_root)
-    with run_lock(run_dir):
+    with RunDir(run_dir).lock():
         result = _execute(spec, run_dir, data_dir, progress, log)
+        if "audit" not in result:  # scored before results carried the sampler audit
+            result["audit"] = summarize(RunDir(run_dir).read_audit())
+            atomic_write_json(run_dir / "result.json", result)
         truth_file = result.get("ground_truth", {}).get("file", "")
         if result.get("run_dir") != portable_path(run_dir) or Path(truth_file).is_absolute():
             # The cache moved since it was written, or an older result holds a machine's path.
@@ -126,6 +116,8 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
         "ground_truth": {**truth.provenance.to_dict(),
                          "file": portable_path(truth.provenance.file, data_dir)},
         **corr.to_dict(),
+        # Did the sampler do what its name says? (full audit: audit.json in the run directory)
+        "audit": summarize(RunDir(run_dir).read_audit()),
     }
     atomic_write_json(run_dir / "result.json", result)
     return result

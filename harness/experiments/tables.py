@@ -70,6 +70,7 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
                                              metric_bounds(metric))
         rows.append({"label": label, "space": runs[0]["space"], "sampler": runs[0]["sampler"],
                      "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
+                     "sampler_tau": (runs[0].get("sampler_options") or {}).get("tau"),
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,
                      "values": values,
                      "run_dirs": [r.get("archive") or r["run_dir"] for r in runs],
@@ -78,8 +79,48 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
                          (r["metrics"][metric]["ci_high"] - r["metrics"][metric]["ci_low"]) / 2
                          if r["metrics"][metric]["ci_low"] is not None else np.nan for r in runs]))
                      if any(r["metrics"][metric]["ci_low"] is not None for r in runs) else np.nan,
-                     "n_archs": runs[0]["n"]})
+                     "n_archs": runs[0]["n"], **audit_cells(runs)})
     return rows
+
+
+DENSITY_SAMPLERS = ("debiased", "debiased-online")
+
+
+def audit_cells(runs: list[dict]) -> dict:
+    """Mean KL and effective fraction of the runs' draws, and how many seeds' draws differ from
+    uniform sampling (chi-squared p < 0.05), from each result's sampler audit."""
+    audits = [r.get("audit") for r in runs]
+    known = [a for a in audits if a]
+    if not known:
+        return {"kl_mean": np.nan, "effective_fraction_mean": np.nan, "n_tilted": None,
+                "n_audited": 0, "tests_debiasing": None, "audit_note": "no audit recorded"}
+    kl = [a["kl_from_uniform_nats"] for a in known if a.get("kl_from_uniform_nats") is not None]
+    eff = [a["effective_fraction"] for a in known if a.get("effective_fraction") is not None]
+    tilted = sum(1 for a in known if a.get("tests_debiasing"))
+    all_tilted = tilted == len(runs)
+    note = "" if all_tilted else (
+        f"does not test debiasing: the draws of {len(runs) - tilted} of {len(runs)} seeds cannot "
+        "be told from uniform sampling (chi-squared p >= 0.05)")
+    return {"kl_mean": float(np.mean(kl)) if kl else np.nan,
+            "effective_fraction_mean": float(np.mean(eff)) if eff else np.nan,
+            "n_tilted": tilted, "n_audited": len(known), "tests_debiasing": all_tilted,
+            "audit_note": note}
+
+
+def _audit_columns(row: dict) -> dict:
+    keys = ("sampler_tau", "kl_mean", "effective_fraction_mean", "n_tilted", "tests_debiasing",
+            "audit_note")
+    return {k: row.get(k) for k in keys}
+
+
+def audit_text(row: dict) -> tuple[str, str, str]:
+    """(KL cell, effective-fraction cell, flag cell) of a table row; '-' for non-density rows."""
+    if row["sampler"] not in DENSITY_SAMPLERS:
+        return "-", "-", ""
+    flag = "" if row.get("tests_debiasing") else "**does not test debiasing**"
+    if row.get("n_tilted") is not None:
+        flag = (flag + f" ({row['n_tilted']}/{row['n_seeds']} seeds tilted)").strip()
+    return _fmt(row.get("kl_mean"), 4), _fmt(row.get("effective_fraction_mean"), 3), flag
 
 
 def write_table(frame: pd.DataFrame, markdown: str, report_dir: Path, name: str) -> None:
@@ -96,8 +137,8 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     tau = {r["label"]: r for r in aggregate(results, "kendall_tau")}
     rho = {r["label"]: r for r in aggregate(results, "spearman")}
     lines = [f"## Table 3: rank correlation with stand-alone accuracy ({profile} profile)", "",
-             "| benchmark | sampler | seeds | archs | Kendall tau (mean) | 95% interval | Spearman (mean) | 95% interval | paper tau | paper rho |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| benchmark | sampler | seeds | archs | Kendall tau (mean) | 95% interval | Spearman (mean) | 95% interval | paper tau | paper rho | tau (sampler) | KL (nats) | eff. N / N | audit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for label, t in tau.items():
         s = rho[label]
@@ -109,18 +150,32 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "spearman_ci_low": s["ci_low"], "spearman_ci_high": s["ci_high"],
                      "kendall_boot_half": t["boot_half"], "spearman_boot_half": s["boot_half"],
                      "kendall_per_seed": json.dumps([round(v, 4) for v in t["values"]]),
-                     "paper_kendall": p_tau, "paper_spearman": p_rho})
+                     "paper_kendall": p_tau, "paper_spearman": p_rho,
+                     "sampler_tau": t.get("sampler_tau"), "kl_mean": t["kl_mean"],
+                     "effective_fraction_mean": t["effective_fraction_mean"],
+                     "n_tilted": t["n_tilted"], "tests_debiasing": t["tests_debiasing"],
+                     "audit_note": t["audit_note"]})
+        kl, eff, flag = audit_text(t)
         lines.append(
             f"| {t['benchmark']} | {t['sampler']} | {t['n_seeds']} | {t['n_archs']} | "
             f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
             f"{_link(_fmt(s['mean']), s['run_dirs'], report_dir)} | {_interval_text(s)} | "
-            f"{_fmt(p_tau, 2)} | {_fmt(p_rho, 2)} |")
+            f"{_fmt(p_tau, 2)} | {_fmt(p_rho, 2)} | {_fmt(t.get('sampler_tau'), 3)} | {kl} | "
+            f"{eff} | {flag} |")
     lines += ["", "Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
-              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper."]
+              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper.",
+              "", AUDIT_FOOTNOTE]
     lines += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
     frame = pd.DataFrame(rows)
     write_table(frame, "\n".join(lines) + "\n", report_dir, "table3")
     return frame
+
+
+AUDIT_FOOTNOTE = (
+    "Sampler audit (density samplers): KL(P || uniform) and the effective number of "
+    "architectures 1/sum P^2 as a fraction of N, of the distribution the post-warm-up draws came "
+    "from, mean over seeds; a row is flagged **does not test debiasing** when the realised draws "
+    "of any seed cannot be told from uniform sampling (chi-squared p >= 0.05, `nas-harness audit`).")
 
 
 def ground_truth_ceiling_lines(benchmarks: list[str]) -> list[str]:
@@ -141,16 +196,20 @@ def ground_truth_ceiling_lines(benchmarks: list[str]) -> list[str]:
 def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     tau = aggregate(results, "kendall_tau")
     lines = [f"## Table 4: density estimator, pooling ({profile} profile)", "",
-             "| estimator | seeds | Kendall tau (mean) | 95% interval | paper tau |", "|---|---|---|---|---|"]
+             "| estimator | seeds | Kendall tau (mean) | 95% interval | paper tau | tau (sampler) | KL (nats) | eff. N / N | audit |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for t in tau:
         estimator = t["label"].split("/", 1)[1]
         rows.append({"estimator": estimator, "n_seeds": t["n_seeds"], "kendall_mean": t["mean"],
                      "kendall_std": t["std"], "kendall_boot_half": t["boot_half"],
                      "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
-                     "paper_kendall": paper.TABLE4.get(estimator)})
+                     "paper_kendall": paper.TABLE4.get(estimator), **_audit_columns(t)})
+        kl, eff, flag = audit_text(t)
         lines.append(f"| {estimator} | {t['n_seeds']} | {_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | "
-                     f"{_interval_text(t)} | {_fmt(paper.TABLE4.get(estimator), 2)} |")
+                     f"{_interval_text(t)} | {_fmt(paper.TABLE4.get(estimator), 2)} | "
+                     f"{_fmt(t.get('sampler_tau'), 3)} | {kl} | {eff} | {flag} |")
+    lines += ["", AUDIT_FOOTNOTE]
     frame = pd.DataFrame(rows)
     write_table(frame, "\n".join(lines) + "\n", report_dir, "table4")
     return frame
@@ -159,18 +218,21 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
 def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     tau = aggregate(results, "kendall_tau")
     lines = [f"## Table 5: sampling temperature ({profile} profile)", "",
-             "| benchmark | temperature | seeds | Kendall tau (mean) | 95% interval | paper tau (NAS-Bench-Macro) |",
-             "|---|---|---|---|---|---|"]
+             "| benchmark | temperature | seeds | Kendall tau (mean) | 95% interval | paper tau (NAS-Bench-Macro) | KL (nats) | eff. N / N | audit |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for t in sorted(tau, key=lambda r: -float(r["label"].split("=")[1])):
         temperature = float(t["label"].split("=")[1])
         rows.append({"benchmark": t["benchmark"], "tau": temperature, "n_seeds": t["n_seeds"],
                      "kendall_mean": t["mean"], "kendall_ci_low": t["ci_low"],
                      "kendall_ci_high": t["ci_high"], "kendall_std": t["std"],
-                     "kendall_boot_half": t["boot_half"], "paper_kendall": paper.TABLE5.get(temperature)})
+                     "kendall_boot_half": t["boot_half"], "paper_kendall": paper.TABLE5.get(temperature),
+                     **_audit_columns(t)})
+        kl, eff, flag = audit_text(t)
         lines.append(f"| {t['benchmark']} | {temperature:g} | {t['n_seeds']} | "
                      f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
-                     f"{_fmt(paper.TABLE5.get(temperature), 2)} |")
+                     f"{_fmt(paper.TABLE5.get(temperature), 2)} | {kl} | {eff} | {flag} |")
+    lines += ["", AUDIT_FOOTNOTE]
     frame = pd.DataFrame(rows)
     write_table(frame, "\n".join(lines) + "\n", report_dir, "table5")
     return frame
@@ -244,6 +306,13 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     return frame
 
 
+def _audit_flag(sampler: str, note) -> dict:
+    """The audit's warning for a density sampler's row ('' when its draws were tilted)."""
+    if sampler not in DENSITY_SAMPLERS:
+        return {}
+    return {"audit_note": note if isinstance(note, str) else ""}
+
+
 def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
     """Flat {id: {"value", "std", "boot_half", "n_seeds", "higher_is_better"}} of the numbers
     `check` guards (std over seeds; boot_half the runs' mean bootstrap half-width)."""
@@ -256,7 +325,8 @@ def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
                     "value": getattr(row, f"{metric}_mean"), "std": getattr(row, f"{metric}_std"),
                     "boot_half": getattr(row, f"{metric}_boot_half"),
                     "n_seeds": row.n_seeds, "higher_is_better": True,
-                    "per_seed": json.loads(row.kendall_per_seed) if metric == "kendall" else None}
+                    "per_seed": json.loads(row.kendall_per_seed) if metric == "kendall" else None,
+                    **_audit_flag(row.sampler, getattr(row, "audit_note", ""))}
     for name in ("table4", "table5"):
         frame = tables.get(name)
         if frame is None or frame.empty:
@@ -265,5 +335,6 @@ def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
             key = row.get("estimator", row.get("tau"))
             out[f"{name}/{key}/kendall"] = {"value": row["kendall_mean"], "std": row["kendall_std"],
                                             "boot_half": row["kendall_boot_half"],
-                                            "n_seeds": row["n_seeds"], "higher_is_better": True}
+                                            "n_seeds": row["n_seeds"], "higher_is_better": True,
+                                            **_audit_flag("debiased", row.get("audit_note", ""))}
     return out

@@ -162,3 +162,45 @@ def verdict(test: dict) -> tuple[bool, str]:
         return False, (f"does not test debiasing: draws indistinguishable from uniform "
                        f"(chi-squared p = {p:.3g})")
     return True, f"draws differ from uniform (chi-squared p = {p:.3g})"
+
+
+def variance_explained_by_pattern(values: Sequence[float], patterns: Sequence[tuple],
+                                  weights: Sequence[float] | None = None) -> float | None:
+    """R^2 of a one-way ANOVA: the share of the (weighted) variance of `values` explained by the
+    group means of `patterns` (e.g. the ops at the first three positions). 1.0 means the values
+    are a function of the pattern alone; None when the values do not vary."""
+    v = np.asarray(values, dtype=np.float64)
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = float((w * v).sum() / w.sum())
+    total = float((w * (v - mean) ** 2).sum())
+    if total <= 0:
+        return None
+    groups: dict[tuple, list[int]] = {}
+    for i, pattern in enumerate(patterns):
+        groups.setdefault(tuple(pattern), []).append(i)
+    within = 0.0
+    for members in groups.values():
+        idx = np.asarray(members)
+        gm = float((w[idx] * v[idx]).sum() / w[idx].sum())
+        within += float((w[idx] * (v[idx] - gm) ** 2).sum())
+    return 1.0 - within / total
+
+
+def summarize(audit: dict | None) -> dict | None:
+    """The few audit figures a report row carries: whether the draws test debiasing, the KL and
+    effective number of the distribution they came from, and the test against uniform."""
+    if not audit:
+        return None
+    dist = audit.get("time_averaged_distribution") or audit.get("distribution") or {}
+    test = (audit.get("tests") or {}).get("vs_uniform") or {}
+    tilted = audit.get("tests_debiasing")
+    if tilted is None:
+        tilted, text = verdict(test)
+    else:
+        text = audit.get("verdict") or verdict(test)[1]
+    return {"sampler": audit.get("sampler"), "tests_debiasing": bool(tilted), "verdict": text,
+            "kl_from_uniform_nats": dist.get("kl_from_uniform_nats"),
+            "effective_fraction": dist.get("effective_fraction"),
+            "p_max_over_min": dist.get("p_max_over_min"),
+            "p_value_vs_uniform": test.get("p_value"), "test": test.get("test"),
+            "draws_tested": test.get("n_draws")}

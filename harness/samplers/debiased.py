@@ -68,20 +68,36 @@ from harness.density.features import (
 )
 from harness.density.mapping import class_code_probabilities
 from harness.errors import HarnessError
-from harness.samplers.audit import chisquare_test, distribution_summary, verdict
+from harness.samplers.audit import (
+    chisquare_test,
+    distribution_summary,
+    variance_explained_by_pattern,
+    verdict,
+)
 from harness.samplers.base import EpochContext, Sampler, register_sampler
 from harness.samplers.density_options import DensityOptions
 from harness.samplers.options import option
 from harness.spaces.base import Arch, SearchSpace
 
-SMALL_SPACE = 100  # networks; below this, recompute every epoch and track density in warm-up
-LARGE_SPACE_RECOMPUTE_EVERY = 5
+SMALL_SPACE = 100  # networks; below this, track density in warm-up (Table 6) by default
+# Densities converge within about 50 of 300 epochs (Table 6: Spearman with the final density
+# 0.95 after 50 epochs, 0.96 after 100), so recomputing about 25 times after warm-up tracks them;
+# on pooling's published schedule that is every 10 epochs (`nas-harness bench` overhead 
+# section gives the cost).
+RECOMPUTES_AFTER_WARMUP = 25
+
+
+def auto_recompute_every(epochs: int, warmup_epochs: int) -> int:
+    """Epochs between recomputes when recompute_every is null: about RECOMPUTES_AFTER_WARMUP
+    recomputes over the epochs after warm-up, at least one epoch apart."""
+    return max(1, (int(epochs) - int(warmup_epochs)) // RECOMPUTES_AFTER_WARMUP)
 
 
 @dataclass(frozen=True)
 class DebiasedOptions(DensityOptions):
-    recompute_every: int | None = option(None, "epochs between density recomputes; null = 1 for "
-                                         "<= 100 networks, else 5", minimum=1)
+    recompute_every: int | None = option(None, "epochs between density recomputes; null = about "
+                                         "25 recomputes after warm-up (pooling at 300 epochs: "
+                                         "every 10)", minimum=1)
     distance: str = option("cosine", "gradient cosine (the method), Hamming distance of the "
                            "encodings or 1 - linear CKA of feature maps (ablations)",
                            choices=("cosine", "hamming", "cka"))
@@ -145,8 +161,7 @@ class DebiasedSampler(Sampler):
         self.figure = np.sort(fixed.choice(n, n_figure, replace=False)) if n_figure > 1 else None
 
         n_computed = len(self.computed)
-        self.recompute_every = o.recompute_every or (
-            1 if n_computed <= SMALL_SPACE else LARGE_SPACE_RECOMPUTE_EVERY)
+        self.recompute_every = o.recompute_every  # None: set from the run length (on_epoch_end)
         self.track_warmup = (n_computed <= SMALL_SPACE if o.track_density_during_warmup is None
                              else o.track_density_during_warmup)
 
@@ -166,6 +181,10 @@ class DebiasedSampler(Sampler):
         """Resolve the tensor selection against the run's supernet (errors before training)."""
         self.feature_tensors(supernet)
         select_feature_tensors(supernet, None, self.opts.figure_set)
+
+    def recompute_every_for(self, epochs: int) -> int:
+        """The recompute period of a run of `epochs` epochs (the option, or the automatic one)."""
+        return self.recompute_every or auto_recompute_every(epochs, self.warmup_epochs)
 
     # ------------------------------------------------------------------ drawing
 
@@ -258,19 +277,22 @@ class DebiasedSampler(Sampler):
     def on_epoch_end(self, epoch: int, context: EpochContext) -> dict:
         started = time.perf_counter()
         done = epoch + 1
+        every = self.recompute_every_for(context.epochs)
         after_warmup = done >= self.warmup_epochs
-        recompute = after_warmup and (done - self.warmup_epochs) % self.recompute_every == 0
+        recompute = after_warmup and (done - self.warmup_epochs) % every == 0
         track = (not after_warmup) and self.track_warmup
         probe_fig, train_fig, figure_keys = self._figures(context)
         snapshot: dict[str, Any] = {
-            "epoch": epoch, "epochs": context.epochs,
+            "epoch": epoch, "epochs": context.epochs, "recompute_every": every,
             "fraction_of_training": done / max(context.epochs, 1),
             "computed": bool(recompute or track), "active": False,
             "keys": [self.space.key(self.classes[i]) for i in self.computed],
             "class_size": [int(s) for s in self.sizes[self.computed]],
             "density": None, "probability": None, "class_probability": None,
-            "feature_tensors": [name for name, _ in self.feature_tensors(context.supernet)],
+            "feature_tensors": ([] if self.opts.distance == "hamming" else
+                                [name for name, _ in self.feature_tensors(context.supernet)]),
             "feature_mean_distance": None, "computed_distribution": None,
+            "alpha_r2_first3_ops": None,
         }
         density_seconds = None
         if recompute or track:
@@ -283,6 +305,10 @@ class DebiasedSampler(Sampler):
             snapshot["class_probability"] = [float(p) for p in class_p[self.computed]]
             snapshot["feature_mean_distance"] = means or None
             snapshot["computed_distribution"] = distribution_summary(code_p, self.sizes)
+            # How much of alpha the ops of the first three positions explain (near 1: the
+            # density counts op choices rather than measuring gradient direction).
+            snapshot["alpha_r2_first3_ops"] = variance_explained_by_pattern(
+                alpha, [self.classes[i][:3] for i in self.computed], self.sizes[self.computed])
             if recompute:
                 self._set_probs(class_p)
         snapshot.update({

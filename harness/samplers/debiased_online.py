@@ -19,8 +19,8 @@ moment keep their distance, so the density scale is unchanged.
 
 Prototypes: `OnlinePrototypes` (k centres, online k-means, counts decayed by `decay` per
 observation). A prototype whose decayed count falls below `dead_fraction` of the mean count is
-dead; it is re-seeded at once by splitting the live prototype with the largest count * spread
-(weighted 2-means over that prototype's reservoir members; deterministic).
+dead; with reseed [on] it is re-seeded at once by splitting the live prototype with the largest
+count * spread (weighted 2-means over that prototype's reservoir members; deterministic).
 
 Reservoir: the last `reservoir` observations (a ring buffer) of (encoding, embedding, label,
 observation index, importance weight). Every use weighs an entry by decay**age, the weight the
@@ -61,8 +61,8 @@ Options [defaults]: warmup_epochs [0], k [8], embedding ["probe"], probe_images 
 [True], proj_dim [256 total], layers [None], feature_set [None], observe_every [32],
 refresh_every [100 steps], reservoir [512], max_tries [20], tau [7.0], estimator
 ["inverse_mean_distance"], bandwidth ["median"], mapping ["neg_density"], normalize [None],
-metric ["half_sq_euclidean"], decay [0.99 per observation], dead_fraction [0.1], init_size
-[4k], importance_weighting [True].
+metric ["half_sq_euclidean"], decay [0.99 per observation], dead_fraction [0.1], reseed [True],
+init_size [4k], importance_weighting [True].
 
 Memory: k * proj_dim (prototypes) + proj_dim (mean) + reservoir * (proj_dim + encoding + 3)
 + 256 fixed codes + the base class's per-key draw counts (which, as for every sampler, grow with
@@ -121,8 +121,10 @@ class OnlineOptions(DensityOptions):
     metric: str = option("half_sq_euclidean", "distance between prototypes", choices=METRICS)
     decay: float = option(0.99, "forgetting per observation, shared by prototype counts, the "
                           "mean and reservoir votes", minimum=0.0, exclusive=True)
-    dead_fraction: float = option(0.1, "a prototype below this fraction of the mean count is "
-                                  "dead and re-seeded (0 = never)", minimum=0.0)
+    dead_fraction: float = option(0.1, "a prototype whose decayed count is below this fraction "
+                                  "of the mean count is dead (0 = never)", minimum=0.0)
+    reseed: bool = option(True, "re-seed dead prototypes by splitting the live prototype with "
+                          "the largest count * spread")
     init_size: int | None = option(None, "vectors buffered before k-means++ (null = 4k)",
                                    minimum=1)
     importance_weighting: bool = option(True, "weight observations by 1 / acceptance once "
@@ -177,7 +179,7 @@ class DebiasedOnlineSampler(Sampler):
         self.reservoir_size, self.max_tries = o.reservoir, o.max_tries
         self.tau, self.estimator, self.bandwidth = o.tau, o.estimator, o.bandwidth
         self.mapping, self.normalize, self.metric = o.mapping, o.normalize, o.metric
-        self.decay, self.dead_fraction = o.decay, o.dead_fraction
+        self.decay, self.dead_fraction, self.reseed = o.decay, o.dead_fraction, o.reseed
         self.importance_weighting = o.importance_weighting
         self.prototypes = OnlinePrototypes(self.k, self.proj_dim, seed, o.decay, o.init_size)
         self._projections: dict[int, GaussianProjection] = {}  # by output dim, seeded
@@ -316,7 +318,7 @@ class DebiasedOnlineSampler(Sampler):
         label = int(self.prototypes.assign(emb[None, :])[0]) if ready else -1
         self._insert(self.space.encoding(tuple(arch)).astype(np.int64), emb, label, weight)
         self.n_observed += 1
-        if ready and self.dead_fraction > 0:
+        if ready and self.reseed and self.dead_fraction > 0:
             reseeded = self.prototypes.reseed_dead(self.dead_fraction,
                                                    self.res_emb.astype(np.float64),
                                                    self.res_weight * self.entry_weights())

@@ -43,7 +43,7 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) is list:
         (inner,) = typing.get_args(tp) or (str,)
-        return f"a list of {_type_name(inner)}"
+        return f"a list of {_type_name(inner).removeprefix('a ').removeprefix('an ')}s"
     return {float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp)))
 

@@ -34,7 +34,6 @@ from typing import Any
 from harness.errors import DataFileError, HarnessError
 from harness.io import atomic_write_bytes, atomic_write_json
 
-
 # Run directories whose lock this process holds (flock conflicts between two descriptors of one
 # process, so nested users must not lock twice).
 _HELD: set[str] = set()

@@ -82,7 +82,7 @@ from harness.spaces.base import Arch, SearchSpace
 SMALL_SPACE = 100  # networks; below this, track density in warm-up (Table 6) by default
 # Densities converge within about 50 of 300 epochs (Table 6: Spearman with the final density
 # 0.95 after 50 epochs, 0.96 after 100), so recomputing about 25 times after warm-up tracks them;
-# on pooling's published schedule that is every 10 epochs (`nas-harness bench` overhead 
+# on pooling's published schedule that is every 10 epochs (`nas-harness bench` overhead
 # section gives the cost).
 RECOMPUTES_AFTER_WARMUP = 25
 

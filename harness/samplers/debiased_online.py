@@ -6,8 +6,8 @@ gradient on the first `probe_images` images of the run's fixed probe batch, stor
 (`gradient_features`: the training .grad, weights, requires_grad flags and BN running statistics
 are left as they were). Every observation then sees the same images, so embeddings differ by
 architecture and training time, not by batch. embedding="train" reads the .grad of the training
-step instead: free, but each step's batch gives it a direction of its own, and that per-batch noise
-swamps the differences between architectures (an audit of that reading found it uniform in effect).
+step instead: free, but each step's batch adds a direction of its own. An audit of that reading
+found the per-batch noise swamping the differences between architectures (uniform in effect).
 Each selected tensor's gradient (`select_feature_tensors`) is projected to proj_dim / L dimensions
 with a seeded Gaussian matrix and scaled to unit norm; the parts are concatenated and divided by
 sqrt(L), so ||u - v||^2 / 2 is the layer-averaged cosine distance (`features.embed`).
@@ -49,13 +49,19 @@ on one path, with weight gradients of the selected tensors only: about probe_ima
 training step at batch B. The share of training time is then probe_images / (B * observe_every),
 with the defaults (32 and 32) 1 / B: 0.2% at the published batch 512 (pooling, NAS-Bench-Macro,
 MobileNet), 0.4% at 256 (NAS-Bench-201), 1.6% at 64 (the bench's small MobileNet). It stays
-below 2% as long as an observation costs less than 0.64 of a training step (small batches on a
-GPU cost more than their share of images). Refreshes and draws add well under 1%.
+below 2% while an observation costs less than 0.64 of a training step. Measured on one CPU
+thread, an observation of 32 images costs 0.43 of a step at batch 64 (small MobileNet: 1.3% at
+observe_every 32), 0.13 at batch 128 (NAS-Bench-Macro, full width) and 0.37 at batch 128 (smoke
+NAS-Bench-201). Small batches on a GPU cost more than their share of images. With a full
+reservoir a proposal costs 0.15-0.25 ms and a refresh 7 ms (one CPU thread): far below a CPU
+step, but comparable with a GPU step of a few ms when many proposals are rejected.
 Observations at the published schedules: 14,400 / 32 = 450 (pooling), 3,360 / 32 = 105
 (NAS-Bench-Macro), 24,250 / 32 = 758 (NAS-Bench-201). k = 8 prototypes are seeded after
-init_size = 4k = 32 observations (about 1,000 steps: before the end of warm-up on pooling and
-NAS-Bench-Macro); decay 0.99 keeps about 100 observations, about 3,200 steps.
-Short runs (smoke, cpu) need observe_every=1 (or the sampler stays in its uniform warm-up).
+init_size = 4k = 32 observations, at step 992: within warm-up on pooling (2,400 steps) and
+NAS-Bench-201 (4,850), just after it on NAS-Bench-Macro (960). Decay 0.99 keeps about 100
+observations, about 3,200 steps. Short runs (smoke, cpu) need observe_every=1, or the sampler
+stays in its uniform warm-up; that costs about probe_images / B of a step per step (measured:
+0.37 at batch 128 on the smoke NAS-Bench-201).
 
 Options [defaults]: warmup_epochs [0], k [8], embedding ["probe"], probe_images [32], center
 [True], proj_dim [256 total], layers [None], feature_set [None], observe_every [32],
@@ -318,7 +324,7 @@ class DebiasedOnlineSampler(Sampler):
         label = int(self.prototypes.assign(emb[None, :])[0]) if ready else -1
         self._insert(self.space.encoding(tuple(arch)).astype(np.int64), emb, label, weight)
         self.n_observed += 1
-        if ready and self.reseed and self.dead_fraction > 0:
+        if ready and self.reseed and not self.prototypes.live(self.dead_fraction).all():
             reseeded = self.prototypes.reseed_dead(self.dead_fraction,
                                                    self.res_emb.astype(np.float64),
                                                    self.res_weight * self.entry_weights())
@@ -359,10 +365,11 @@ class DebiasedOnlineSampler(Sampler):
             self.res_labels = self.prototypes.assign(self.res_emb.astype(np.float64))
         self._votes = None
 
-    def refresh(self) -> None:
-        """Recompute prototype densities, probabilities and shares; relabel the reservoir."""
+    def refresh(self) -> bool:
+        """Recompute prototype densities, probabilities and shares; relabel the reservoir.
+        False (nothing done) while the prototypes are not initialised."""
         if not self.prototypes.ready or len(self.res_enc) == 0:
-            return
+            return False
         self._relabel()
         alpha = self.prototypes.densities(self.estimator, self.metric, bandwidth=self.bandwidth)
         logits = density_logits(alpha, self.tau, self.mapping, self.normalize,
@@ -372,6 +379,7 @@ class DebiasedOnlineSampler(Sampler):
         labels = self.vote(self.share_enc)
         self.shares = [float(s) for s in np.bincount(labels[labels >= 0], minlength=self.k)
                        / max(int((labels >= 0).sum()), 1)]
+        return True
 
     def _set_probs(self, probs: list[float] | None) -> None:
         self.probs = probs
@@ -415,8 +423,8 @@ class DebiasedOnlineSampler(Sampler):
     def sample(self, step: int) -> Arch:
         if self.epochs_done >= self.warmup_epochs and (
                 self.last_refresh < 0 or step - self.last_refresh >= self.refresh_every):
-            self.refresh()
-            self.last_refresh = step
+            if self.refresh():  # until the prototypes exist, try again at every draw
+                self.last_refresh = step
         if not self.active:
             return self.space.sample(self.rng)
         arch = None

@@ -1,4 +1,8 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with code 2."""
+"""Errors a user can cause. The CLI prints them as one line and exits with code 2.
+
+Any other exception escaping a command is a bug in the harness: the CLI prints its traceback and
+exits with code 3 (see `harness.cli.main`).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,10 @@ class DataFileError(HarnessError):
 
 class UnknownNameError(HarnessError):
     """A registry lookup for a name that is not registered."""
+
+
+class WriteError(HarnessError):
+    """A file or folder the harness cannot write (permissions, a full disk, a file in the way)."""
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

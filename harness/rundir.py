@@ -201,6 +201,36 @@ class RunDir:
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 handle.close()
 
+    # ------------------------------------------------------------------ browsing
+
+    @classmethod
+    def find(cls, root: str | os.PathLike) -> list[RunDir]:
+        """Every run directory (a folder with config.json) under `root`, sorted by path."""
+        root = Path(root)
+        if not root.is_dir():
+            raise HarnessError(f"{root}: no such runs folder; pass --runs-dir")
+        return [cls(p.parent) for p in sorted(root.rglob(cls.CONFIG))
+                if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+
+    def summary(self) -> dict:
+        """What `runs list` shows: space, sampler, seed, state, epochs done, key metric."""
+        try:
+            record = self.read_config()
+        except HarnessError as exc:
+            return {"run": str(self.path), "state": "broken", "error": str(exc)}
+        config = record["config"]
+        epochs = [r["epoch"] for r in self.read_log() if "epoch" in r and "event" not in r]
+        result = self.read_result() or {}
+        metric = (result.get("metrics") or {}).get("kendall_tau") or {}
+        audit = result.get("audit") or {}
+        return {"run": str(self.path), "space": config.get("space"),
+                "sampler": config.get("sampler"), "seed": config.get("seed"),
+                "profile": config.get("profile"), "config_hash": record.get("config_hash"),
+                "state": self.state(), "epoch": (max(epochs) + 1) if epochs else 0,
+                "epochs": config.get("epochs"), "benchmark": result.get("benchmark"),
+                "kendall_tau": metric.get("value"),
+                "tests_debiasing": audit.get("tests_debiasing")}
+
     # ------------------------------------------------------------------ config
 
     def write_config(self, record: dict) -> None:

@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from harness.bench import run_sections
-from harness.bench.density_overhead import (
+from harness.perf import run_sections
+from harness.perf.density_overhead import (
     fit_to_batch,
     online_overhead_fraction,
     overhead_fraction,
@@ -86,7 +86,7 @@ def test_recompute_count_matches_the_sampler(warmup, every, track):
 
 
 def test_recompute_budget_arithmetic():
-    from harness.bench.density_overhead import (
+    from harness.perf.density_overhead import (
         max_recomputes_within,
         overhead_fraction,
         smallest_period_within,
@@ -150,7 +150,7 @@ def test_density_overhead_section_tiny():
 
 
 def test_train_step_and_pooling_eval_sections_report_ratios():
-    from harness.bench import SECTIONS, run_sections
+    from harness.perf import SECTIONS, run_sections
 
     run_sections(["gt-load"], data_dir="/nonexistent")  # registers every section
     rows = SECTIONS.get("train-step")(quick=True, batch_size=4, spaces=("pooling", "nb-macro"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis.metrics import score
+from harness.analysis.metrics import MAX_RESAMPLES, get_metric, score
 from harness.benchmarks.base import GroundTruth
 from harness.benchmarks.published import read_csv_checked
 from harness.errors import ArchKeyError, DataFileError, HarnessError
@@ -24,6 +24,25 @@ def _examples(items, n: int = 3) -> str:
 SCORE_COLUMNS = ("score", "supernet_accuracy")
 
 
+def check_readable_text(path: Path, what: str, fix: str) -> None:
+    """Refuse, in one line, a path that is missing, a folder, unreadable or a binary file."""
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder, not a {what}; {fix}")
+    if not path.exists():
+        raise DataFileError(f"{path}: {what} not found; check the path")
+    if not path.is_file():
+        raise DataFileError(f"{path}: not a regular file; {fix}")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise DataFileError(f"{path}: cannot read the {what} ({reason}); check the file and its "
+                            "permissions") from None
+    if b"\x00" in head:
+        raise DataFileError(f"{path}: a binary file, not a CSV {what}; {fix}")
+
+
 def read_predictions(
     path: str | Path, space_name: str, key_column: str = "key", score_column: str | None = None
 ) -> pd.DataFrame:
@@ -32,12 +51,13 @@ def read_predictions(
     Without `score_column`, the first of SCORE_COLUMNS present in the file is used.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{path}: predictions file not found; check the path")
+    check_readable_text(path, "predictions file", "pass the CSV that `nas-harness evaluate --out` "
+                        "wrote, or one with a key and a score column")
     if score_column is None:
         try:
             header = pd.read_csv(path, nrows=0).columns
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError,
+                ValueError):
             header = []
         score_column = next((c for c in SCORE_COLUMNS if c in header), SCORE_COLUMNS[0])
     fix = f"expected a CSV with columns '{key_column}' and '{score_column}'"
@@ -73,6 +93,28 @@ def read_predictions(
             f"({_examples(out.loc[dup, 'key'].unique())}); keep one row per architecture"
         )
     return out
+
+
+def check_bootstrap_options(n_resamples: int, seed: int) -> None:
+    """One-line errors for a bootstrap count outside {0} and [2, MAX_RESAMPLES] or a negative seed."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or not (
+        n_resamples == 0 or 2 <= n_resamples <= MAX_RESAMPLES
+    ):
+        raise HarnessError(
+            f"--bootstrap {n_resamples}: the number of bootstrap resamples must be 0 (no interval) "
+            f"or between 2 and {MAX_RESAMPLES}; 1000 is the default and usually enough"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+        0 <= seed < 2**63
+    ):
+        raise HarnessError(f"--seed {seed}: the bootstrap seed must be an integer between 0 and "
+                           f"2**63 - 1, e.g. 0")
+
+
+def check_metric_names(metrics: list[str] | None) -> None:
+    """Every metric name resolves (an UnknownNameError with 'did you mean' otherwise)."""
+    for name in metrics or ():
+        get_metric(name)
 
 
 @dataclass
@@ -139,15 +181,19 @@ def correlate(
     n_resamples: int = 1000,
     seed: int = 0,
     source: str = "predictions",
+    progress=None,
 ) -> Correlation:
+    """Metrics of `predictions` against `truth`; ``progress(done, total)`` follows the bootstrap."""
+    check_bootstrap_options(n_resamples, seed)
     joined = join_with_truth(predictions, truth, networks, intersect, source)
     results = score(
         joined["score"].to_numpy(float),
         joined["accuracy"].to_numpy(float),
         metrics=metrics,
         ci=n_resamples > 0,
-        n_resamples=max(n_resamples, 1),
+        n_resamples=max(n_resamples, 2),
         seed=seed,
+        progress=progress,
     )
     n_truth = truth.frame["key"].map(get_space(truth.space).canonical_key).nunique() \
         if networks == "distinct" else len(truth.frame)

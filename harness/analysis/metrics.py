@@ -29,7 +29,9 @@ Tie rules (deterministic, independent of platform):
 
 Undefined values are nan, never an exception or a warning: a constant x or y (whole array, top-K
 subset, or bootstrap resample) makes correlations undefined, and KD@top-K needs ``k_used >= 2``.
-:func:`score` rejects constant, non-finite or mismatched inputs up front with a HarnessError.
+:func:`score` rejects constant, non-finite or mismatched inputs up front with a HarnessError, and
+gives each result whose value or interval is undefined a ``note`` saying why (JSON writes the nan
+as null, so the reason travels beside it).
 
 Bootstrap intervals (:func:`bootstrap_ci`) are a paired percentile bootstrap over architectures,
 written with numpy rather than ``scipy.stats.bootstrap``: resamples whose statistic is nan (a
@@ -57,6 +59,7 @@ from harness.registry import Registry
 __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_TOPK_FRACTIONS",
+    "MAX_RESAMPLES",
     "METRICS",
     "TOPK_FAMILIES",
     "Metric",
@@ -68,6 +71,7 @@ __all__ = [
     "resolve_k",
     "score",
     "top_k_metric",
+    "undefined_reason",
     "validate_scores",
 ]
 
@@ -406,7 +410,11 @@ def list_metrics() -> list[Metric]:
 
 @dataclass
 class MetricResult:
-    """A metric's value on N architectures, with its bootstrap interval (None when not computed)."""
+    """A metric's value on N architectures, with its bootstrap interval (None when not computed).
+
+    ``note`` says why the value or the interval is undefined (nan); it is None otherwise and then
+    left out of :meth:`to_dict`.
+    """
 
     name: str
     value: float
@@ -417,9 +425,44 @@ class MetricResult:
     k_used: int | None
     k_kind: KKind | None
     n: int
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["note"] is None:
+            del d["note"]
+        return d
+
+
+_STATISTIC_NAMES = {
+    "kendall_tau": "Kendall tau",
+    "kd_at_top": "Kendall tau",
+    "spearman": "Spearman rho",
+    "pearson": "Pearson r",
+    "weighted_tau": "weighted tau",
+}
+
+
+def undefined_reason(metric: Metric, x: np.ndarray, y: np.ndarray) -> str:
+    """Why ``metric(x, y)`` is nan, in words (e.g. 'constant scores: Kendall tau undefined')."""
+    what = _STATISTIC_NAMES.get(metric.family, metric.name)
+    n = len(x)
+    k_used = metric.k_used(n) if n else None
+    if metric.family == "kd_at_top" and k_used is not None and k_used < 2:
+        return f"top K = {k_used} architecture: {what} needs at least 2, so it is undefined"
+    xs, ys, where = x, y, ""
+    if k_used is not None:
+        top = _predicted_top(x, k_used)
+        xs, ys, where = x[top], y[top], f" among the top {k_used} by score"
+    if len(xs) and np.all(xs == xs[0]):
+        return f"constant scores{where}: {what} undefined"
+    if len(ys) and np.all(ys == ys[0]):
+        return f"constant accuracies{where}: {what} undefined"
+    return f"{what} undefined on these values"
+
+
+CI_UNDEFINED = ("bootstrap interval undefined: the metric is undefined in every resample "
+                "(e.g. constant values among a resampled top K)")
 
 
 def _describe_bad(name: str, a: np.ndarray) -> str | None:
@@ -480,13 +523,19 @@ def validate_scores(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
+MAX_RESAMPLES = 100_000  # a bound on time and memory (one float per resample and metric)
+
+
 def _check_bootstrap_args(n_resamples: int, confidence: float) -> None:
     if (
         isinstance(n_resamples, bool)
         or not isinstance(n_resamples, (int, np.integer))
         or n_resamples < 2
+        or n_resamples > MAX_RESAMPLES
     ):
-        raise HarnessError(f"n_resamples must be an int >= 2, got {n_resamples!r}")
+        raise HarnessError(
+            f"n_resamples must be an int between 2 and {MAX_RESAMPLES}, got {n_resamples!r}"
+        )
     if not (0.0 < float(confidence) < 1.0):
         raise HarnessError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence!r}")
 
@@ -498,6 +547,7 @@ def _bootstrap_from_rng(
     n_resamples: int,
     confidence: float,
     rng: np.random.Generator,
+    on_resample: Callable[[], None] | None = None,
 ) -> tuple[float, float]:
     n = len(x)
     values = np.empty(n_resamples)
@@ -505,6 +555,8 @@ def _bootstrap_from_rng(
     for i in range(n_resamples):
         idx = rng.integers(0, n, size=n)
         values[i] = fn(x[idx], y[idx])
+        if on_resample is not None:
+            on_resample()
     if not np.any(np.isfinite(values)):
         return math.nan, math.nan
     alpha = (1.0 - confidence) / 2.0
@@ -549,6 +601,7 @@ def score(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, MetricResult]:
     """Every requested metric of scores x against accuracies y, by name, with bootstrap intervals.
 
@@ -556,25 +609,42 @@ def score(
     same resamples: the index stream of ``np.random.default_rng(seed)``, restarted for each metric.
     So a metric's interval does not depend on which other metrics were asked for, and equals
     ``bootstrap_ci(metric, x, y, n_resamples, confidence, rng=np.random.default_rng(seed))``.
-    A metric whose point value is nan gets a (nan, nan) interval without resampling.
+    A metric whose point value is nan gets a (nan, nan) interval without resampling, and a note.
+    ``progress(done, total)``, when given, is called after every resample evaluation (total =
+    resamples x metrics bootstrapped) and once more with done == total at the end.
     """
     xa, ya = validate_scores(x, y)
     chosen = [get_metric(name) for name in (DEFAULT_METRICS if metrics is None else metrics)]
     if ci:
         _check_bootstrap_args(n_resamples, confidence)
     n = len(xa)
+    values = {m.name: m.fn(xa, ya) for m in chosen}
+    total = int(n_resamples) * sum(not math.isnan(v) for v in values.values()) if ci else 0
+    done = 0
+
+    def on_resample() -> None:
+        nonlocal done
+        done += 1
+        progress(done, total)
+
     results: dict[str, MetricResult] = {}
     for m in chosen:
-        value = m.fn(xa, ya)
+        value = values[m.name]
         low: float | None = None
         high: float | None = None
+        note: str | None = None
+        if math.isnan(value):
+            note = undefined_reason(m, xa, ya)
         if ci:
             if math.isnan(value):
                 low = high = math.nan
             else:
                 low, high = _bootstrap_from_rng(
-                    m, xa, ya, int(n_resamples), float(confidence), np.random.default_rng(seed)
+                    m, xa, ya, int(n_resamples), float(confidence), np.random.default_rng(seed),
+                    on_resample if progress is not None else None,
                 )
+                if math.isnan(low) or math.isnan(high):
+                    note = CI_UNDEFINED
         results[m.name] = MetricResult(
             name=m.name,
             value=value,
@@ -585,5 +655,8 @@ def score(
             k_used=m.k_used(n),
             k_kind=m.k_kind,
             n=n,
+            note=note,
         )
+    if progress is not None and total:
+        progress(total, total)
     return results

@@ -61,6 +61,9 @@ class GroundTruth:
             raise ValueError(f"ground truth '{self.name}' lacks columns {missing}")
         self.frame = self.frame[GT_COLUMNS + [c for c in self.frame.columns if c not in GT_COLUMNS]]
         self.frame = self.frame.reset_index(drop=True)
+        # Every adapter checks its own file; this is the net under all of them.
+        check_unique_keys(self.frame, self.provenance.file or self.name,
+                          "the ground-truth file is corrupt: replace or regenerate it")
 
     @property
     def n_architectures(self) -> int:
@@ -99,6 +102,19 @@ class GroundTruth:
             "source": self.provenance.source,
             **self.extra,
         }
+
+
+def check_unique_keys(frame: pd.DataFrame, path: str | os.PathLike, fix: str) -> None:
+    """DataFileError when an architecture key appears on more than one row of a ground-truth table."""
+    keys = frame["key"].astype(str)
+    dup = keys[keys.duplicated(keep=False)]
+    if len(dup):
+        shown = ", ".join(repr(k) for k in list(dict.fromkeys(dup))[:3])
+        more = ", ..." if dup.nunique() > 3 else ""
+        raise DataFileError(
+            f"{path}: {dup.nunique()} architecture key(s) appear on more than one row ({shown}{more}); "
+            f"a ground-truth table holds one row per architecture: {fix}"
+        )
 
 
 def make_frame(rows: dict[str, list], **constant) -> pd.DataFrame:

@@ -5,8 +5,8 @@ Paths are relative to the data directory (`--data-dir`, `HARNESS_DATA_DIR`, or t
 
 from __future__ import annotations
 
+import http.client
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.benchmarks.base import resolve_data_dir, verify_file
 from harness.errors import DataFileError
-from harness.io import sha256_of
+from harness.io import make_folder, new_file_mode, remove_empty_folders, sha256_of, write_error
 from harness.registry import Registry
 
 
@@ -101,8 +101,28 @@ known_file(
 )
 
 
+def _download(url: str, out, timeout: float) -> tuple[int, int | None]:
+    """Copy `url` into `out`; (bytes written, the length the server announced or None)."""
+    with urllib.request.urlopen(url, timeout=timeout) as src:
+        announced = src.headers.get("Content-Length") if getattr(src, "headers", None) else None
+        try:
+            expected = int(announced) if announced is not None else None
+        except ValueError:
+            expected = None
+        written = 0
+        while block := src.read(1 << 16):
+            out.write(block)
+            written += len(block)
+    return written, expected
+
+
 def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
-    """Download a known file into the data directory and verify it; a precise error offline."""
+    """Download a known file into the data directory and verify it; a precise error offline.
+
+    The download goes to a temporary file beside the target and is renamed only once it is whole
+    and its sha256 matches: a dropped connection, a truncated body or a wrong file leaves nothing
+    behind (not even a folder the download created), and gives one line.
+    """
     entry = KNOWN_FILES.get(name)
     target = entry.path(data_dir)
     if target.is_file():
@@ -117,24 +137,49 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float =
             f"{target}: '{name}' has no published sha256, so it is not downloaded automatically; "
             f"{entry.how_to_get(data_dir)}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    created = make_folder(target.parent)
+    tmp = None
+    done = False
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as src:
-            shutil.copyfileobj(src, out)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        except OSError as exc:
+            raise write_error(target, exc) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                written, expected = _download(entry.url, out, timeout)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError,
+                ValueError) as exc:
+            detail = str(exc).strip().splitlines()
+            detail = detail[0] if detail else ""
+            raise DataFileError(
+                f"{target}: could not download {entry.url} ({exc.__class__.__name__}"
+                f"{': ' + detail if detail else ''}); retry, or {entry.how_to_get(data_dir)}"
+            ) from None
+        if expected is not None and written != expected:
+            raise DataFileError(
+                f"{target}: the download stopped after {written} of {expected} bytes; retry, or "
+                f"{entry.how_to_get(data_dir)}"
+            )
         actual = sha256_of(tmp)
-        if entry.sha256 and actual != entry.sha256:
+        if actual != entry.sha256:
             raise DataFileError(
                 f"{entry.url}: downloaded file has sha256 {actual[:12]}..., expected "
-                f"{entry.sha256[:12]}...; the source changed: {entry.how_to_get(data_dir)}"
+                f"{entry.sha256[:12]}... (a truncated download or a changed source); retry, or "
+                f"{entry.how_to_get(data_dir)}"
             )
-        os.replace(tmp, target)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise DataFileError(
-            f"{target}: could not download ({exc.__class__.__name__}: {exc}); "
-            f"{entry.how_to_get(data_dir)}"
-        ) from None
+        os.chmod(tmp, new_file_mode())
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise write_error(target, exc) from None
+        done = True
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if not done:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
+            remove_empty_folders(created)
     return target

@@ -28,11 +28,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.benchmarks.base import GT_COLUMNS, GroundTruth, Provenance, register_benchmark
+from harness.benchmarks.base import (
+    GT_COLUMNS,
+    GroundTruth,
+    Provenance,
+    check_unique_keys,
+    register_benchmark,
+)
 from harness.benchmarks.files import known_file
 from harness.benchmarks.published import read_csv_checked
-from harness.errors import DataFileError
-from harness.io import atomic_write_csv, atomic_write_json, sha256_of
+from harness.errors import DataFileError, HarnessError
+from harness.io import atomic_write_csv, atomic_write_json, check_writable, sha256_of
 
 OFFICIAL_FILE_NAME = "NAS-Bench-201-v1_1-096897.pth"
 SUBDIR = "nb201"
@@ -192,13 +198,19 @@ def convert_nb201(official_file: str | Path, out_dir: str | Path) -> dict[str, P
     can run arbitrary code, so this is only ever called on a file the user names explicitly and
     trusts. Raises DataFileError for a missing file or one the API cannot read.
     """
-    import nas_201_api
-
     path = Path(official_file)
     if not path.is_file():
         raise DataFileError(
             f"{path}: file not found; download {OFFICIAL_FILE_NAME} from {OFFICIAL.url} and pass its path"
         )
+    try:
+        import nas_201_api
+    except ImportError:
+        raise HarnessError(
+            "converting NAS-Bench-201 needs the official API: pip install nas-bench-201"
+        ) from None
+    # Where the tables go is checked before the (long) load of the official file.
+    check_writable(Path(out_dir) / SUBDIR, is_folder=True)
     source_sha = sha256_of(path)
     api = _load_api(path)
     if not api.evaluated_indexes:
@@ -275,10 +287,7 @@ def load_nb201(name: str, data_dir: str | Path) -> GroundTruth:
     frame["n_seeds"] = frame["n_seeds"].astype(int)
     frame["epochs"] = frame["epochs"].astype(int)
     frame["key"] = frame["key"].astype(str)
-    if frame["key"].duplicated().any():
-        raise DataFileError(
-            f"{path}: duplicate architecture keys; the file is corrupt: {CONVERT_HINT}"
-        )
+    check_unique_keys(frame, path, f"the file is corrupt: {CONVERT_HINT}")
     found = set(frame["dataset"].astype(str))
     if found != {dataset}:
         raise DataFileError(

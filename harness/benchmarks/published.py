@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.benchmarks.base import GroundTruth, Provenance, make_frame, register_benchmark
+from harness.benchmarks.base import (
+    GroundTruth,
+    Provenance,
+    check_unique_keys,
+    make_frame,
+    register_benchmark,
+)
 from harness.benchmarks.files import KNOWN_FILES
 from harness.errors import ArchKeyError, DataFileError
 
@@ -25,8 +31,15 @@ def read_csv_checked(
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: file is empty; {what}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0]
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else exc.__class__.__name__
         raise DataFileError(f"{path}: malformed CSV ({first}); {what}") from None
+    except IsADirectoryError:
+        raise DataFileError(f"{path}: is a folder, not a CSV file; {what}") from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise DataFileError(f"{path}: cannot read ({reason}); check the file and its "
+                            f"permissions; {what}") from None
     if frame.empty:
         raise DataFileError(f"{path}: file has a header but no rows; {what}")
     missing = [c for c in required if c not in frame.columns]
@@ -72,6 +85,11 @@ def load_pooling(data_dir: Path) -> GroundTruth:
         raise DataFileError(f"{results_path}: expected architecture ids 1..36, found {len(ids)} rows; {fix}")
 
     # The lookup's bit code must agree with the space's id order: the join is checked, not assumed.
+    numbers = pd.to_numeric(lookup["number"], errors="coerce")
+    if numbers.duplicated().any():
+        raise DataFileError(f"{lookup_path}: architecture number(s) "
+                            f"{sorted(set(numbers[numbers.duplicated()].tolist()))[:3]} appear on more "
+                            f"than one row; {fix}")
     code_by_id = {}
     for row in lookup.itertuples(index=False):
         bits = str(row.code).replace(",", "").replace(" ", "")
@@ -95,6 +113,7 @@ def load_pooling(data_dir: Path) -> GroundTruth:
         split="test",
         epochs=200,
     )
+    check_unique_keys(frame, results_path, fix)
     frame["bench_id"] = ids
     frame["blocks"] = [str(list(space.blocks(space.parse(k)))) for k in frame["key"]]
     # Published supernet columns ride along so users can score them as known predictions.
@@ -125,8 +144,16 @@ def parse_nb_macro_json(path: Path, fix: str) -> tuple[list, ...]:
         raise DataFileError(f"{path}: not a UTF-8 JSON file; {fix}") from None
     if not text.strip():
         raise DataFileError(f"{path}: file is empty; {fix}")
+    def no_duplicates(pairs: list) -> dict:
+        seen: dict = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DataFileError(f"{path}: key '{key}' appears twice in one JSON object; {fix}")
+            seen[key] = value
+        return seen
+
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise DataFileError(
             f"{path}: truncated or malformed JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}"
@@ -177,6 +204,7 @@ def load_nb_macro(data_dir: Path) -> GroundTruth:
         split="test",
         epochs=50,
     )
+    check_unique_keys(frame, path, fix)
     return GroundTruth(
         name="nb-macro",
         space="nb-macro",

@@ -77,6 +77,12 @@ def load_authors_grad_cosine(data_dir: str | os.PathLike | None = None) -> pd.Da
     if frame[list(COLUMNS[1:])].isna().any().any():
         raise DataFileError(f"{path}: non-numeric epoch or similarity values")
     frame["epoch"] = frame["epoch"].astype(int)
+    dup = frame.duplicated(["layer", "epoch"], keep=False)
+    if dup.any():
+        first = frame[dup].iloc[0]
+        raise DataFileError(f"{path}: {int(dup.sum())} rows repeat a (layer, epoch) pair (first: "
+                            f"{first['layer']} at epoch {first['epoch']}); one row per pair: replace "
+                            "the file")
     frame.insert(1, "tensor", frame["layer"].map(authors_to_harness_name))
     frame.insert(3, "fraction", frame["epoch"] / AUTHORS_RUN_EPOCHS)
     frame["distance"] = 1.0 - frame["mean_cos_sim"]

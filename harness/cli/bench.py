@@ -17,7 +17,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def bench(only, device, quick, data_dir, as_json) -> None:
         """Speed ratios measured side by side in one run (not timed tests)."""
-        from harness.bench import run_sections
+        from harness.perf import run_sections
 
         report = run_sections(list(only) or None, data_dir=data_dir, device=device, quick=quick)
         if as_json:

@@ -7,7 +7,7 @@ import math
 import click
 
 from harness.cli.options import data_dir_option, json_option
-from harness.cli.output import echo_json
+from harness.cli.output import BootstrapProgress, echo_json
 
 
 def format_table(result: dict) -> str:
@@ -23,13 +23,16 @@ def format_table(result: dict) -> str:
         else:
             ci = f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
         better = "higher" if m["higher_is_better"] else "lower"
-        lines.append(f"{name:<20} {value:>8} {ci:>20}  {better}")
+        note = f"  ({m['note']})" if m.get("note") else ""
+        lines.append(f"{name:<20} {value:>8} {ci:>20}  {better}{note}")
     return "\n".join(lines)
 
 
 def register(cli: click.Group) -> None:
     @cli.command("correlate")
-    @click.argument("predictions", type=click.Path(dir_okay=False))
+    # A plain path: a folder, a binary or an unreadable file is refused in one line by
+    # read_predictions (click's own check would print a usage block).
+    @click.argument("predictions", type=click.Path())
     @click.option("--benchmark", "-b", required=True, help="Ground-truth benchmark (nas-harness ls benchmarks).")
     @click.option("--key-column", default="key", show_default=True)
     @click.option("--score-column", default=None,
@@ -43,21 +46,30 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--metric", "metrics", multiple=True, help="Metric name; repeat for several (default: all).")
     @click.option("--intersect", is_flag=True, help="Score only architectures present in both files.")
-    @click.option("--bootstrap", "n_resamples", default=1000, show_default=True, help="Bootstrap resamples (0: no CI).")
-    @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+    @click.option("--bootstrap", "n_resamples", type=int, default=1000, show_default=True,
+                  help="Bootstrap resamples: 0 (no CI) or 2..100000.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap (>= 0).")
     @data_dir_option
     @json_option
     def correlate_cmd(predictions, benchmark, key_column, score_column, networks, metrics,
                       intersect, n_resamples, seed, data_dir, as_json) -> None:
         """Rank correlation of supernet scores in PREDICTIONS with a benchmark's ground truth."""
-        from harness.analysis.correlate import correlate, read_predictions
+        from harness.analysis.correlate import (
+            check_bootstrap_options,
+            check_metric_names,
+            correlate,
+            read_predictions,
+        )
         from harness.benchmarks import BENCHMARKS, load_benchmark
 
+        # Options and names first, then the files.
+        check_bootstrap_options(n_resamples, seed)
         spec = BENCHMARKS.get(benchmark)
+        check_metric_names(list(metrics))
         pred = read_predictions(predictions, spec.space, key_column, score_column)
         truth = load_benchmark(benchmark, data_dir)
         result = correlate(pred, truth, networks, list(metrics) or None, intersect, n_resamples,
-                           seed, source=predictions).to_dict()
+                           seed, source=predictions, progress=BootstrapProgress()).to_dict()
         if as_json:
             echo_json(result)
         else:

@@ -15,10 +15,17 @@ def register(cli: click.Group) -> None:
                   help="Override the run's BN evaluation mode.")
     @click.option("--split", default=None, help="Evaluation split (default: the run's, supernet-val).")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample:N.")
+    @click.option("--allow-unfinished", is_flag=True,
+                  help="Score the last checkpoint of a run that has not finished (said in the output).")
     @click.option("--quiet", is_flag=True)
-    def evaluate(run_dir, archs, out, bn_eval, split, seed, quiet) -> None:
+    def evaluate(run_dir, archs, out, bn_eval, split, seed, allow_unfinished, quiet) -> None:
         """Supernet accuracy and loss of each architecture (each distinct network once)."""
         from harness.evaluate import evaluate_run
 
-        frame = evaluate_run(run_dir, archs, out, bn_eval, split, seed, progress=not quiet)
-        click.echo(f"wrote {len(frame)} architectures to {out}")
+        frame = evaluate_run(run_dir, archs, out, bn_eval, split, seed, progress=not quiet,
+                             allow_unfinished=allow_unfinished)
+        note = ""
+        if not frame.attrs.get("finished", True):
+            note = (f" (UNFINISHED run: checkpoint of epoch {frame.attrs['epochs_done']} of "
+                    f"{frame.attrs['epochs']}, scored because of --allow-unfinished)")
+        click.echo(f"wrote {len(frame)} architectures to {out}{note}")

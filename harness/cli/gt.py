@@ -57,21 +57,29 @@ def register(cli: click.Group) -> None:
         from harness.benchmarks.base import resolve_data_dir
         from harness.benchmarks.nb201 import convert_nb201
 
-        written = convert_nb201(Path(file), resolve_data_dir(data_dir))
+        path = Path(file)
+        if path.is_file():  # a missing file gets its own one-line error, without this note
+            click.echo(f"note: {path} is a Python pickle and will be unpickled (loading a pickle can "
+                       "run code): convert only a file you trust, e.g. the official download",
+                       err=True)
+        written = convert_nb201(path, resolve_data_dir(data_dir))
         for name, path in written.items():
             click.echo(f"{name}: {path}")
 
     @gt_group.command("export")
     @click.argument("name")
     @click.option("--column", default="accuracy", show_default=True, help="Column to export as 'score'.")
-    @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+    @click.option("--out", "out", type=click.Path(), required=True, help="CSV file to write.")
     @data_dir_option
     def export(name: str, column: str, out: str, data_dir: str | None) -> None:
         """Write key,score from a benchmark column (e.g. pooling's published_M1_avg) as predictions."""
-        from harness.benchmarks import load_benchmark
+        from harness.benchmarks import BENCHMARKS, load_benchmark
         from harness.errors import HarnessError
-        from harness.io import atomic_write_csv
+        from harness.io import atomic_write_csv, check_writable
 
+        # Names and the output path first; nothing is created before the data is loaded and checked.
+        BENCHMARKS.get(name)
+        check_writable(out)
         frame = load_benchmark(name, data_dir).frame
         if column not in frame.columns:
             raise HarnessError(
@@ -134,6 +142,9 @@ def register_train(gt_group: click.Group) -> None:
             width_mult=width_mult, net_options=parse_options(net_options, "--net-option"),
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, threads=threads,
         )
+        from harness.benchmarks.generated import record_table_checksum
+
         command = "nas-harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         table = gt_train(space, arch_list, seed_list, recipe, Path(out), name, command, not quiet)
+        record_table_checksum(Path(out), name)
         click.echo(f"{name}: {len(table)} architectures -> {Path(out) / (name + '.csv')}")

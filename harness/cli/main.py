@@ -1,22 +1,49 @@
-"""The `nas-harness` entry point: a click group whose user errors print one line and exit 2."""
+"""The `nas-harness` entry point: a click group that maps every outcome to an exit code.
+
+Exit codes (also in the README):
+
+* 0: success;
+* 1: `check` found a regression (a metric left its tolerance);
+* 2: a user error: a HarnessError, printed as one line "error: ..." that says what is wrong and
+  what to do; click's own usage errors (an unknown option, a bad option type) also exit 2;
+* 3: an internal error, a bug: any other exception escaping a command; its traceback is printed,
+  then one line asking for a report;
+* 130: interrupted (Ctrl-C), quietly.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
 from harness import __version__
 from harness.errors import HarnessError
 
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
 
 class UserError(click.ClickException):
     """A HarnessError on its way out: one line on stderr, exit code 2, no traceback."""
 
-    exit_code = 2
+    exit_code = EXIT_USER_ERROR
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {_one_line(self.format_message())}", err=True)
+
+
+def internal_error_line() -> str:
+    return (f"internal error (nas-harness {__version__}): please report it at the project's issue "
+            "tracker with the command line above")
 
 
 class HarnessGroup(click.Group):
@@ -24,13 +51,25 @@ class HarnessGroup(click.Group):
         try:
             return super().invoke(ctx)
         except HarnessError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(str(exc) or exc.__class__.__name__) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors (exit 2), explicit exits, click's own aborts
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception:  # noqa: BLE001 - a bug: show it, ask for a report, exit 3
+            click.echo(traceback.format_exc().rstrip("\n"), err=True)
+            click.echo(internal_error_line(), err=True)
+            raise click.exceptions.Exit(EXIT_INTERNAL_ERROR) from None
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nas-harness")
 def cli() -> None:
-    """Train weight-sharing supernets under different samplers and score their rankings."""
+    """Train weight-sharing supernets under different samplers and score their rankings.
+
+    Exit codes: 0 ok, 1 `check` found a regression, 2 a user error (one line saying what to do),
+    3 an internal error (please report it), 130 interrupted.
+    """
 
 
 def _register_commands() -> None:
@@ -44,12 +83,13 @@ def _register_commands() -> None:
         ls,
         report,
         reproduce,
+        runs,
         space,
         train,
     )
 
-    for module in (ls, space, gt, correlate, train, evaluate, audit, bench, reproduce, report,
-                   check):
+    for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, reproduce,
+                   report, check):
         module.register(cli)
 
 
@@ -57,7 +97,10 @@ _register_commands()
 
 
 def main() -> None:
-    cli.main(prog_name="nas-harness")
+    try:
+        cli.main(prog_name="nas-harness")
+    except KeyboardInterrupt:  # outside a command (e.g. while parsing): still quiet
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,17 @@ def register(cli: click.Group) -> None:
                   help="Cache of run directories, keyed by config hash.")
     @click.option("--threads", type=int, default=None, help="torch CPU threads per run.")
     @click.option("--device", default=None, help="Override the profile's device (cpu, cuda).")
-    @click.option("--quiet", is_flag=True)
+    @click.option("--data-root", default=None, type=click.Path(file_okay=False),
+                  help="Dataset folder (default: Debian's Fashion-MNIST folder, else the user "
+                       "cache; Fashion-MNIST is downloaded there when missing).")
+    @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
     @data_dir_option
-    def reproduce(targets, profile, out, runs_dir, threads, device, quiet, data_dir) -> None:
+    def reproduce(targets, profile, out, runs_dir, threads, device, data_root, quiet,
+                  data_dir) -> None:
         """Train what the tables need (cached by config hash), then write tables and figures."""
         from harness.experiments.reproduce import reproduce as run
 
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
-                      progress=not quiet, log=click.echo, threads=threads, device=device)
+                      progress=not quiet, log=click.echo, threads=threads, device=device,
+                      data_root=data_root)
         click.echo(f"done in {summary['wall_seconds']:.0f} s: {summary['report_dir']}")

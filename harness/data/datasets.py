@@ -17,6 +17,7 @@ process and cached; `clear_cache()` drops them) and batched by `make_loader`; Im
 from __future__ import annotations
 
 import os
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,28 +223,39 @@ def _find_idx(root: Path, stem: str) -> Path | None:
     return None
 
 
+def _fmnist_offline(roots: list[Path], reason: str) -> DataFileError:
+    where = " or ".join(str(r) for r in dict.fromkeys(roots))
+    return DataFileError(
+        f"Fashion-MNIST not found in {where} and downloading it failed ({reason}): install "
+        f"Debian's package (apt-get install dataset-fashion-mnist, files in "
+        f"{DEBIAN_FASHION_MNIST}) or put its four IDX files in --data-root")
+
+
 @_READERS.register("fashion-mnist")
 def _read_fashion_mnist(root: Path, train: bool, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The raw IDX files flat in `root` (Debian's dataset-fashion-mnist layout, gzipped or not) are
-    parsed directly, since torchvision's FashionMNIST only reads `root/FashionMNIST/raw/`; otherwise
-    torchvision's class reads (or, with download, fetches) its own layout under `root`."""
+    """Fashion-MNIST from, in order: the raw IDX files flat in `root` or in Debian's folder
+    (dataset-fashion-mnist, gzipped or not; parsed directly, since torchvision's FashionMNIST only
+    reads `root/FashionMNIST/raw/`); torchvision's own layout under `root`; else a download
+    through torchvision into `root`, with no flag needed (torchvision checks each archive's MD5
+    and shows a progress bar). Offline, one line says which package or folder provides it."""
     image_stem, label_stem = _FMNIST_FILES[train]
-    image_file, label_file = _find_idx(root, image_stem), _find_idx(root, label_stem)
-    if image_file is not None and label_file is not None:
-        images, labels = read_idx(image_file), read_idx(label_file)
+    for folder in dict.fromkeys([root, DEBIAN_FASHION_MNIST]):
+        image_file, label_file = _find_idx(folder, image_stem), _find_idx(folder, label_stem)
+        if image_file is not None and label_file is not None:
+            images, labels = read_idx(image_file), read_idx(label_file)
+            break
     else:
         from torchvision.datasets import FashionMNIST
 
+        have = (root / "FashionMNIST" / "raw").is_dir()
+        if not have:
+            print(f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION_MNIST}; downloading it "
+                  f"into {root} through torchvision (MD5-checked)", file=sys.stderr, flush=True)
         try:
-            dataset = FashionMNIST(str(root), train=train, download=cfg.download)
-        except RuntimeError:
-            raise _not_found(
-                "Fashion-MNIST", root, " (e.g. apt install dataset-fashion-mnist)"
-            ) from None
-        except OSError as exc:
-            raise DataFileError(
-                f"downloading Fashion-MNIST to {root} failed ({exc}); check the network or point --data-root at an existing copy"
-            ) from None
+            dataset = FashionMNIST(str(root), train=train, download=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise _fmnist_offline([root, DEBIAN_FASHION_MNIST], reason[:200]) from None
         images, labels = dataset.data.numpy(), dataset.targets.numpy()
     if images.ndim != 3 or labels.shape != (images.shape[0],):
         raise DataFileError(

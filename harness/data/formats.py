@@ -5,7 +5,8 @@
   the files unpacked, so we parse the (tiny, well specified) format ourselves.
 * NAS-Bench-201's ImageNet16 release (`train_data_batch_1..10`, `val_data`): pickled dicts.
   `pickle.load` can run arbitrary code from the file: these are files the user points us at, so
-  only use copies you trust (the release itself).
+  only use copies you trust (the release itself). This reader, torchvision's CIFAR classes and
+  `gt convert nb201` are the only loaders that unpickle third-party files (README, "Pickles").
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ gets its class's numbers.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -19,7 +20,10 @@ import torch.nn.functional as F
 from harness.errors import ArchKeyError, HarnessError
 from harness.io import atomic_write_csv, sha256_of
 from harness.nets.batchnorm import BN_MODES, bn_mode, recalibrate_bn  # noqa: F401  (re-exported)
+from harness.progress import Progress
+from harness.rundir import RunDir
 from harness.spaces import Arch, SearchSpace, get_space
+from harness.train.trained import TrainedRun
 
 
 def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
@@ -46,22 +50,36 @@ def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
     path = Path(spec)
     if not path.is_file():
         raise HarnessError(f"--archs {spec!r}: not 'all', 'distinct', 'sample:N' or an existing file")
-    text = path.read_text()
+    what = "a CSV with a 'key' column or a text file of keys, one per line"
+    try:
+        raw = path.read_bytes()
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "NUL byte")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not a text file; --archs needs {what}") from None
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read ({exc.strerror or exc}); --archs needs {what}") \
+            from None
     if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype={"key": str})
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype={"key": str})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise HarnessError(f"{path}: malformed CSV ({str(exc).splitlines()[0]}); --archs "
+                               f"needs {what}") from None
         if "key" not in frame.columns:
             raise HarnessError(f"{path}: needs a 'key' column")
-        keys = frame["key"].tolist()
+        keys = frame["key"].dropna().tolist()
     else:
         keys = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if not keys:
         raise HarnessError(f"{path}: no architecture keys in the file")
     archs = []
-    for key in keys:
+    for line, key in enumerate(keys, 1):
         try:
             archs.append(space.parse(str(key)))
         except ArchKeyError as exc:
-            raise ArchKeyError(f"{path}: {exc}") from None
+            raise ArchKeyError(f"{path}: key {line} ({str(key)[:40]!r}): {exc}") from None
     return archs
 
 
@@ -71,12 +89,8 @@ def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batc
                    on_result=None) -> list[dict]:
     """Accuracy (%) and mean loss of each architecture over `batches` (a fixed list of (x, y))."""
     results = []
-    iterator = archs
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(archs, desc="evaluate", leave=False, disable=None)
-    for arch in iterator:
+    bar = Progress(len(archs), "evaluate", enabled=progress)
+    for arch in archs:
         if bn_eval == "recalibrate":
             state = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
             recalibrate_bn(model, arch, recal_batches or [], device)
@@ -94,86 +108,75 @@ def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batc
         results.append(row)
         if on_result is not None:
             on_result(row)
+        bar.update(1)
+    bar.close()
     return results
 
 
 def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out: str | Path | None = None,
                  bn_eval: str | None = None, split: str | None = None, seed: int = 0,
-                 progress: bool = True) -> pd.DataFrame:
-    """Score architectures with the run's last checkpoint; cached per (checkpoint, eval config)."""
-    from harness.train.runner import read_config
+                 progress: bool = True, allow_unfinished: bool = False) -> pd.DataFrame:
+    """Score architectures with the run's last checkpoint; cached per (checkpoint, eval config).
 
-    run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
-    if not (run_dir / "done.json").is_file():
-        raise HarnessError(f"{run_dir}: the run has not finished; resume it with nas-harness train "
-                           "--resume before evaluating")
-    space = get_space(cfg.space)
-    wanted = resolve_archs(space, archs, seed) if isinstance(archs, str) else list(archs)
-    bn_eval = bn_eval or cfg.bn_eval
-    split = split or cfg.eval_split
-    ckpt = run_dir / "checkpoints" / "last.pt"
-    eval_id = hashlib.sha256(json.dumps(
-        {"ckpt": sha256_of(ckpt), "bn": bn_eval, "split": split,
-         "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
-         "images": cfg.eval_images}, sort_keys=True,
-    ).encode()).hexdigest()[:12]
-    cache_path = run_dir / "eval" / f"{eval_id}.jsonl"
-    cache = read_cache(cache_path)
+    Holds the run directory's lock; refuses a run whose checkpoint does not belong to its config,
+    or an unfinished run unless `allow_unfinished`."""
+    rd = RunDir(run_dir)
+    with rd.lock():
+        run = TrainedRun.open(rd, allow_unfinished=allow_unfinished)
+        cfg = run.cfg
+        space = get_space(cfg.space)
+        wanted = resolve_archs(space, archs, seed) if isinstance(archs, str) else list(archs)
+        bn_eval = bn_eval or cfg.bn_eval
+        if bn_eval not in BN_MODES:
+            raise HarnessError(f"unknown BN evaluation mode '{bn_eval}'; use {', '.join(BN_MODES)}")
+        split = split or cfg.eval_split
+        eval_id = hashlib.sha256(json.dumps(
+            {"ckpt": sha256_of(run.checkpoint_path), "bn": bn_eval, "split": split,
+             "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
+             "images": cfg.eval_images}, sort_keys=True,
+        ).encode()).hexdigest()[:12]
+        cache_path = rd.eval_cache_path(eval_id)
+        cache = read_cache(cache_path)
 
-    distinct = list(dict.fromkeys(space.canonical(a) for a in wanted))
-    todo = [a for a in distinct if space.key(a) not in cache]
-    if todo:
-        model, batches, recal, device = load_for_evaluation(run_dir, split, bn_eval)
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(cache_path, "a") as handle:
-            def store(row):
-                record = {"key": space.key(row["arch"]), "supernet_accuracy": row["supernet_accuracy"],
-                          "loss": row["loss"]}
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                cache[record["key"]] = record
+        distinct = list(dict.fromkeys(space.canonical(a) for a in wanted))
+        todo = [a for a in distinct if space.key(a) not in cache]
+        if todo:
+            model, batches, recal, device = load_for_evaluation(run, split, bn_eval)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(cache_path, "a") as handle:
+                def store(row):
+                    record = {"key": space.key(row["arch"]),
+                              "supernet_accuracy": row["supernet_accuracy"], "loss": row["loss"]}
+                    handle.write(json.dumps(record) + "\n")
+                    handle.flush()
+                    cache[record["key"]] = record
 
-            evaluate_archs(model, todo, batches, bn_eval, recal, device, progress, store)
-    rows = []
-    for arch in wanted:
-        record = cache[space.key(space.canonical(arch))]
-        rows.append({"key": space.key(arch), "supernet_accuracy": record["supernet_accuracy"],
-                     "loss": record["loss"]})
-    frame = pd.DataFrame(rows).drop_duplicates("key")
-    if out is not None:
-        atomic_write_csv(out, frame)
-    return frame
+                evaluate_archs(model, todo, batches, bn_eval, recal, device, progress, store)
+        rows = []
+        for arch in wanted:
+            record = cache[space.key(space.canonical(arch))]
+            rows.append({"key": space.key(arch), "supernet_accuracy": record["supernet_accuracy"],
+                         "loss": record["loss"]})
+        frame = pd.DataFrame(rows).drop_duplicates("key")
+        frame.attrs["finished"] = run.finished
+        frame.attrs["epochs_done"] = run.epochs_done
+        frame.attrs["epochs"] = cfg.epochs
+        if out is not None:
+            atomic_write_csv(out, frame)
+        return frame
 
 
-def load_for_evaluation(run_dir: Path, split: str | None = None, bn_eval: str | None = None):
+def load_for_evaluation(run: TrainedRun, split: str | None = None, bn_eval: str | None = None):
     """(supernet with the last checkpoint, fixed evaluation batches, recalibration batches, device)."""
-    from harness.data import load_split, make_loader
-    from harness.train.checkpoint import load_checkpoint
-    from harness.train.runner import read_config
-    from harness.train.setup import data_config, init_supernet, net_config, resolve_device
-
-    cfg = read_config(run_dir)
+    cfg = run.cfg
     split = split or cfg.eval_split
-    device = resolve_device(cfg.device)
-    data = data_config(cfg)
-    model = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
-    model.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")["model"])
-    eval_set = load_split(data, split, cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    batches = list(make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator))
-    if cfg.eval_images is not None:
-        batches, budget = [], cfg.eval_images
-        for x, y in make_loader(eval_set, cfg.eval_batch_size, shuffle=False, generator=generator):
-            if budget <= 0:
-                break
-            batches.append((x[:budget], y[:budget]))
-            budget -= len(y)
+    device = run.device()
+    model = run.supernet(device)
+    batches = run.batches(split, cfg.eval_batch_size, cfg.eval_images)
     recal = None
     if (bn_eval or cfg.bn_eval) == "recalibrate":
-        train_set = load_split(data, "supernet-train", cfg.seed)
-        loader = make_loader(train_set, cfg.batch_size, shuffle=True, generator=generator)
-        recal = [b for _, b in zip(range(cfg.bn_recalibration_batches), loader)]
+        recal = run.batches("supernet-train", cfg.batch_size, None, shuffle=True,
+                            max_batches=cfg.bn_recalibration_batches)
     return model, batches, recal, device
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.errors import DataFileError
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, check_writable
 
 MIN_TOLERANCE = 0.02
 
@@ -39,14 +39,57 @@ def tolerance_for(entry: dict, bootstrap_half_width: float | None = None) -> tup
     return max(candidates)
 
 
-def read_summary(results_dir: Path) -> dict:
-    path = Path(results_dir) / "summary.json"
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_json(path: Path, missing: str, fix: str):
+    """The JSON in `path`; one-line DataFileErrors for a missing, unreadable or malformed file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a folder, not a JSON file; {fix}")
     if not path.is_file():
-        raise DataFileError(f"{path}: no results to check; run `nas-harness reproduce ... --profile P` first")
+        raise DataFileError(f"{path}: {missing}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise DataFileError(f"{path}: malformed JSON; rerun the reproduction") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path}: not a UTF-8 JSON file (binary?); {fix}") from None
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read ({exc.strerror or exc.__class__.__name__}); "
+                            "check the file and its permissions") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{path}: malformed JSON (line {exc.lineno}, column {exc.colno}: "
+                            f"{exc.msg}); {fix}") from None
+
+
+def validate_summary(summary, path: Path) -> dict:
+    """A reproduction's summary: {metric: {"value": number or null, ...}}; one-line errors."""
+    fix = "rerun the reproduction (nas-harness reproduce ... --profile P)"
+    if not isinstance(summary, dict):
+        raise DataFileError(f"{path}: expected a JSON object of metrics, found a "
+                            f"{type(summary).__name__}; {fix}")
+    for key, entry in summary.items():
+        if not isinstance(entry, dict):
+            raise DataFileError(f"{path}: metric '{key}' is a {type(entry).__name__}, expected an "
+                                f"object with a 'value'; {fix}")
+        value = entry.get("value")
+        if value is not None and not _number(value):
+            raise DataFileError(f"{path}: metric '{key}' has value {value!r}, expected a number or "
+                                f"null; {fix}")
+    return summary
+
+
+def read_summary(results_dir: Path) -> dict:
+    results_dir = Path(results_dir)
+    if results_dir.is_file():
+        raise DataFileError(f"{results_dir}: --results is a file; pass the report folder that holds "
+                            "summary.json (e.g. reports/smoke)")
+    path = results_dir / "summary.json"
+    summary = _read_json(path, "no results to check; run `nas-harness reproduce ... --profile P` first",
+                         "rerun the reproduction")
+    return validate_summary(summary, path)
 
 
 def make_baseline(profile: str, results_dir: Path) -> dict:
@@ -59,23 +102,59 @@ def make_baseline(profile: str, results_dir: Path) -> dict:
         metrics[key] = {"value": round(entry["value"], 6), "tolerance": round(tolerance, 6),
                         "tolerance_source": source, "n_seeds": entry.get("n_seeds"),
                         "higher_is_better": entry.get("higher_is_better", True)}
+    if not metrics:
+        raise DataFileError(f"{Path(results_dir) / 'summary.json'}: no finite metric to record, so "
+                            "the baseline would guard nothing; rerun the reproduction")
     from harness.train.config import provenance
 
     return {"profile": profile, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **provenance(), "metrics": metrics}
 
 
-def read_baseline(path: Path) -> dict:
-    if not Path(path).is_file():
-        raise DataFileError(f"{path}: baseline not found; create it with `nas-harness check --baseline "
-                            f"{path} --update` after a reproduction")
-    try:
-        baseline = json.loads(Path(path).read_text())
-    except json.JSONDecodeError:
-        raise DataFileError(f"{path}: malformed baseline JSON; recreate it with --update") from None
+def validate_baseline(baseline, path: Path) -> dict:
+    """A baseline: {"profile": str, "metrics": {name: {"value": number, "tolerance": number >= 0}}}."""
+    fix = f"recreate it with `nas-harness check --baseline {path} --results reports/<profile> --update`"
+    if not isinstance(baseline, dict):
+        raise DataFileError(f"{path}: not a baseline (a JSON {type(baseline).__name__}, expected an "
+                            f"object with 'metrics'); {fix}")
     if "metrics" not in baseline:
         raise DataFileError(f"{path}: not a baseline (no 'metrics'); recreate it with --update")
+    metrics = baseline["metrics"]
+    if not isinstance(metrics, dict):
+        raise DataFileError(f"{path}: 'metrics' is a {type(metrics).__name__}, expected an object of "
+                            f"{{value, tolerance}} entries; {fix}")
+    if not metrics:
+        raise DataFileError(f"{path}: the baseline has no metrics, so it would pass anything; {fix}")
+    for key, entry in metrics.items():
+        if not isinstance(entry, dict):
+            raise DataFileError(f"{path}: metric '{key}' is a {type(entry).__name__}, expected "
+                                f"{{value, tolerance}}; {fix}")
+        for field in ("value", "tolerance"):
+            value = entry.get(field)
+            if not _number(value) or not math.isfinite(value):
+                raise DataFileError(f"{path}: metric '{key}' has {field} {value!r}, expected a "
+                                    f"finite number; {fix}")
+        if entry["tolerance"] < 0:
+            raise DataFileError(f"{path}: metric '{key}' has a negative tolerance "
+                                f"({entry['tolerance']}); {fix}")
+        if not isinstance(entry.get("higher_is_better", True), bool):
+            raise DataFileError(f"{path}: metric '{key}' has higher_is_better "
+                                f"{entry['higher_is_better']!r}, expected true or false; {fix}")
+    profile = baseline.get("profile")
+    if profile is not None and (not isinstance(profile, str) or not profile.strip()):
+        raise DataFileError(f"{path}: 'profile' is {profile!r}, expected a profile name; {fix}")
     return baseline
+
+
+def read_baseline(path: Path) -> dict:
+    path = Path(path)
+    baseline = _read_json(
+        path,
+        f"baseline not found; create it with `nas-harness check --baseline {path} --update` after a "
+        "reproduction",
+        "recreate it with --update",
+    )
+    return validate_baseline(baseline, path)
 
 
 def compare(baseline: dict, summary: dict) -> list[dict]:
@@ -119,11 +198,15 @@ def check(baseline_path: Path, results_dir: Path | None = None, update: bool = F
     if update:
         if results_dir is None:
             raise DataFileError("--update needs the results to record: pass --results reports/<profile>")
+        check_writable(baseline_path)
         profile = Path(results_dir).name
         baseline = make_baseline(profile, Path(results_dir))
         atomic_write_json(baseline_path, baseline)
         return 0, f"baseline written: {baseline_path} ({len(baseline['metrics'])} metrics)"
     baseline = read_baseline(baseline_path)
+    if results_dir is None and not baseline.get("profile"):
+        raise DataFileError(f"{baseline_path}: the baseline names no profile; pass --results "
+                            "reports/<profile>")
     results_dir = Path(results_dir or Path("reports") / baseline["profile"])
     summary = read_summary(results_dir)
     rows = compare(baseline, summary)

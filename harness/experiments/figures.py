@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
+from harness.errors import DataFileError, HarnessError
 from harness.io import atomic_write_with
+from harness.rundir import RunDir
 
 DPI = 120
 FONT_SIZE = 11
@@ -100,16 +101,11 @@ def _truth_by_canonical(truth, space) -> pd.Series:
 
 
 def load_snapshots(run_dir: str | os.PathLike) -> list[dict]:
-    """Every snapshots/epoch_XXXX.json of a run, sorted by epoch ([] if there are none)."""
-    folder = Path(run_dir) / "snapshots"
-    snaps = []
-    for path in sorted(folder.glob("epoch_*.json")) if folder.is_dir() else []:
-        try:
-            snap = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise HarnessError(f"{path}: unreadable snapshot ({err})") from err
-        snap.setdefault("epoch", int(path.stem.split("_")[-1]))
-        snaps.append(snap)
+    """Every snapshot of a run (plain or archived .json.gz), sorted by epoch ([] if none)."""
+    try:
+        snaps = RunDir(run_dir).snapshots()
+    except DataFileError as err:
+        raise HarnessError(str(err)) from None
     return sorted(snaps, key=lambda s: s["epoch"])
 
 
@@ -133,7 +129,7 @@ def _fmt(value, digits: int = 3) -> str:
 def _ranked_pairs(result: Mapping, truth) -> pd.DataFrame:
     """(key, truth_rank, supernet_rank) for the networks in both pred.csv and the ground truth."""
     run_dir = Path(str(result.get("run_dir", "")))
-    pred_path = run_dir / "pred.csv"
+    pred_path = RunDir(run_dir).predictions_path
     if not result.get("run_dir") or not pred_path.is_file():
         raise HarnessError(f"{run_dir}: no pred.csv (run '{result.get('label', '?')}' has not "
                            "been evaluated)")
@@ -210,8 +206,8 @@ MAX_COLOURBAR_LABELS = 30
 def _run_config(run_dir: Path) -> dict:
     """config.json's resolved config ({} when absent or unreadable)."""
     try:
-        data = json.loads((run_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        data = RunDir(run_dir).read_config()
+    except HarnessError:
         return {}
     config = data.get("config", data) if isinstance(data, dict) else {}
     return config if isinstance(config, dict) else {}
@@ -252,7 +248,7 @@ def _fig2_data(run_dir: Path) -> dict[str, Any]:
     """Per-batch frames (index: snapshot epoch, columns: tensors), fractions, early tensors."""
     snaps = load_snapshots(run_dir)
     if not snaps:
-        raise HarnessError(f"{run_dir}: no snapshots/epoch_*.json (only density samplers write them)")
+        raise HarnessError(f"{run_dir}: no snapshots (only density samplers write them)")
     fractions, total, note = _training_fractions(run_dir, snaps)
     series = {}
     for side, field, _ in FIG2_SIDES:
@@ -597,7 +593,7 @@ def density_vs_accuracy(run_dir: str | os.PathLike, truth_frame, space,
     run_dir = Path(run_dir)
     snaps = [s for s in load_snapshots(run_dir) if s.get("density") and s.get("keys")]
     if not snaps:
-        raise HarnessError(f"{run_dir}: no snapshot with densities (snapshots/epoch_*.json with "
+        raise HarnessError(f"{run_dir}: no snapshot with densities (a snapshot with "
                            "'keys' and 'density')")
     snap = snaps[-1]
     if len(snap["keys"]) != len(snap["density"]):
@@ -633,7 +629,7 @@ def density_vs_accuracy(run_dir: str | os.PathLike, truth_frame, space,
 def _all_codes(run_dir: Path) -> list[str]:
     """Every code key of the run's space when it is enumerable and small enough, else []."""
     try:
-        config = json.loads((run_dir / "config.json").read_text())["config"]
+        config = RunDir(run_dir).read_config()["config"]
         space = _space_of(config["space"])
         if not space.enumerable or space.size > MAX_ENUMERATE_FOR_ZEROS:
             return []
@@ -666,7 +662,7 @@ def sampling_frequency(run_dir: str | os.PathLike, out: str | os.PathLike) -> Pa
     snaps = [s for s in load_snapshots(run_dir) if isinstance(s.get("sample_counts"), dict)]
     if snaps:
         return _frequency_heatmap(run_dir, snaps, out)
-    done_path = run_dir / "done.json"
+    done_path = RunDir(run_dir).done_path
     if not done_path.is_file():
         raise HarnessError(f"{run_dir}: no sampling counts (neither snapshots with "
                            "'sample_counts' nor done.json)")

@@ -11,22 +11,51 @@ from harness.experiments import tables
 from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
 from harness.io import atomic_write_json
-
-ARCHIVED = ("config.json", "result.json", "pred.csv", "log.jsonl", "done.json")
+from harness.rundir import RunDir, RunDirLocked
 
 
 def archive_run(result: dict, report_dir: Path) -> dict:
     """Copy a run's small files (not checkpoints) next to the report, so every number in a committed
-    report links to the config, log, predictions and scores behind it."""
+    report links to the config, log, snapshots, audit, predictions and scores behind it."""
     import shutil
 
-    source = Path(result["run_dir"])
-    target = report_dir / "runs" / source.name
+    source = RunDir(result["run_dir"])
+    target = report_dir / "runs" / source.path.name
     target.mkdir(parents=True, exist_ok=True)
-    for name in ARCHIVED:
-        if (source / name).is_file():
-            shutil.copy2(source / name, target / name)
-    return {**result, "archive": str(Path("runs") / source.name)}
+    for name in RunDir.SMALL_FILES:
+        if (source.path / name).is_file():
+            shutil.copy2(source.path / name, target / name)
+    return {**result, "archive": str(Path("runs") / source.path.name)}
+
+
+def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool, log,
+                poll_seconds: float = 10.0) -> dict[str, dict]:
+    """Execute every distinct run once ({config hash: result}), saying "run i of N" for each.
+
+    A run that another process holds (a `reproduce` side by side) is skipped and come back to
+    after the others; when only such runs are left, wait for them."""
+    unique: dict[str, RunSpec] = {}
+    for spec in specs:
+        unique.setdefault(spec.config.hash(), spec)
+    queue = list(unique.values())
+    total = len(queue)
+    results: dict[str, dict] = {}
+    while queue:
+        waiting = []
+        for spec in queue:
+            index = len(results) + 1
+            try:
+                results[spec.config.hash()] = execute(
+                    spec, runs_root, data_dir, progress,
+                    lambda message, i=index: log(f"run {i} of {total}: {message}"))
+            except RunDirLocked as exc:
+                log(f"run {spec.label} seed {spec.config.seed}: locked by pid {exc.pid}; coming "
+                    "back to it later")
+                waiting.append(spec)
+        if waiting and len(waiting) == len(queue):
+            time.sleep(poll_seconds)
+        queue = waiting
+    return results
 
 
 def _by_label(results: list[dict]) -> dict[str, list[dict]]:
@@ -79,25 +108,33 @@ def build_figure(name: str, results: list[dict], report_dir: Path, data_dir=None
 
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
-              device: str | None = None) -> dict:
+              device: str | None = None, data_root: str | None = None) -> dict:
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
     report_dir = Path(report_dir or Path("reports") / profile)
     report_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    plans = {}
+    for name in names:
+        specs = runs_for(name, profile)
+        if threads or device or data_root:  # none enters the config hash: the cache is shared
+            specs = [RunSpec(s.label, s.config.replace(num_threads=threads or s.config.num_threads,
+                                                       device=device or s.config.device,
+                                                       data_root=data_root or s.config.data_root))
+                     for s in specs]
+        plans[name] = specs
+    executed = execute_all([s for specs in plans.values() for s in specs], runs_root, data_dir,
+                           progress, log)
     all_results: dict[str, dict] = {}
     built: dict = {}
     for name in names:
         experiment = get_experiment(name)
-        specs = runs_for(name, profile)
-        if threads or device:  # neither enters the config hash: the cache is shared
-            specs = [RunSpec(s.label, s.config.replace(num_threads=threads or s.config.num_threads,
-                                                       device=device or s.config.device))
-                     for s in specs]
+        specs = plans[name]
         results = []
         for spec in specs:
-            result = archive_run(execute(spec, runs_root, data_dir, progress, log), report_dir)
+            # The same config can serve several tables: the label is the table's.
+            result = archive_run({**executed[spec.config.hash()], "label": spec.label}, report_dir)
             results.append(result)
             all_results[result["config_hash"]] = result
         if not results and specs == []:

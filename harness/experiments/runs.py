@@ -6,12 +6,10 @@ once scored, holds `pred.csv` and `result.json` (metrics against its benchmark, 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from harness.experiments.spec import RunSpec
-from harness.io import atomic_write_json
 from harness.rundir import RunDir
 from harness.samplers.audit import summarize
 
@@ -21,13 +19,7 @@ def run_dir_for(spec: RunSpec, runs_root: Path) -> Path:
 
 
 def load_result(run_dir: Path) -> dict | None:
-    path = run_dir / "result.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+    return RunDir(run_dir).read_result()
 
 
 def portable_path(path: str, data_dir=None) -> str:
@@ -60,14 +52,14 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
         result = _execute(spec, run_dir, data_dir, progress, log)
         if "audit" not in result:  # scored before results carried the sampler audit
             result["audit"] = summarize(RunDir(run_dir).read_audit())
-            atomic_write_json(run_dir / "result.json", result)
+            RunDir(run_dir).write_result(result)
         truth_file = result.get("ground_truth", {}).get("file", "")
         if result.get("run_dir") != portable_path(run_dir) or Path(truth_file).is_absolute():
             # The cache moved since it was written, or an older result holds a machine's path.
             result["run_dir"] = portable_path(run_dir)
             result["ground_truth"] = {**result["ground_truth"],
                                       "file": portable_path(truth_file, data_dir)}
-            atomic_write_json(run_dir / "result.json", result)
+            RunDir(run_dir).write_result(result)
     # The same config can serve several tables (e.g. Table 4's default estimator is Table 3's
     # debiased run): the label is the table's.
     truth = dict(result.get("ground_truth", {}))
@@ -84,23 +76,28 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
     from harness.spaces import get_space
     from harness.train.runner import train_run
 
-    cached = load_result(run_dir)
-    if cached is not None and (run_dir / "pred.csv").is_file():
+    rd = RunDir(run_dir)
+    cached = rd.read_result()
+    if cached is not None and rd.predictions_path.is_file():
+        log(f"reuse {spec.label} seed {spec.config.seed} ({rd.path})")
         return cached
     started = time.perf_counter()
-    if not (run_dir / "done.json").is_file():
-        resume = (run_dir / "config.json").is_file()
+    if not rd.is_done():
+        resume = rd.has_config()
         log(f"{'resume' if resume else 'train'} {spec.label} seed {spec.config.seed} -> {run_dir}")
         train_run(spec.config, run_dir, resume=resume, progress=progress)
+    else:
+        log(f"evaluate {spec.label} seed {spec.config.seed} ({rd.path})")
     train_seconds = time.perf_counter() - started
     truth = load_benchmark(spec.benchmark, data_dir)
     space = get_space(spec.config.space)
     started = time.perf_counter()
-    pred = evaluate_run(run_dir, benchmark_archs(truth, space), run_dir / "pred.csv", progress=progress)
+    pred = evaluate_run(run_dir, benchmark_archs(truth, space), rd.predictions_path,
+                        progress=progress)
     eval_seconds = time.perf_counter() - started
     scores = pred.rename(columns={"supernet_accuracy": "score"})[["key", "score"]]
     corr = correlate(scores, truth, networks="distinct", n_resamples=1000, seed=0,
-                     source=str(run_dir / "pred.csv"))
+                     source=str(rd.predictions_path))
     result = {
         "label": spec.label,
         "profile": spec.config.profile,
@@ -117,7 +114,7 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
                          "file": portable_path(truth.provenance.file, data_dir)},
         **corr.to_dict(),
         # Did the sampler do what its name says? (full audit: audit.json in the run directory)
-        "audit": summarize(RunDir(run_dir).read_audit()),
+        "audit": summarize(rd.read_audit()),
     }
-    atomic_write_json(run_dir / "result.json", result)
+    rd.write_result(result)
     return result

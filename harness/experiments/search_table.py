@@ -25,6 +25,7 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
     from harness.evaluate.supernet_eval import load_for_evaluation
     from harness.search import SupernetScorer, run_search
     from harness.spaces import get_space
+    from harness.train.trained import TrainedRun
 
     rows = []
     for result in results:
@@ -33,10 +34,9 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
         covered = truth.frame["key"].map(space.canonical_key).nunique()
         if space.n_distinct is not None and covered < space.n_distinct:
             continue  # a sampled benchmark cannot score picks outside it
-        model, batches, recal, device = load_for_evaluation(Path(result["run_dir"]))
-        from harness.train.runner import read_config
-
-        bn_eval = read_config(Path(result["run_dir"])).bn_eval
+        run = TrainedRun.open(Path(result["run_dir"]))
+        model, batches, recal, device = load_for_evaluation(run)
+        bn_eval = run.cfg.bn_eval
         for strategy, budget in BUDGETS[profile].items():
             scorer = SupernetScorer(model, space, batches, bn_eval=bn_eval, device=device,
                                     recal_batches=recal)

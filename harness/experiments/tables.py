@@ -18,6 +18,7 @@ import scipy.stats
 
 from harness.experiments import paper
 from harness.io import atomic_write_csv, atomic_write_text
+from harness.rundir import RunDir
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:
@@ -241,11 +242,10 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
 def density_trajectory(run_dir: str | Path) -> list[tuple[int, dict[str, float]]]:
     """(epoch, {key: density}) for every snapshot that computed densities."""
     out = []
-    for path in sorted(Path(run_dir, "snapshots").glob("epoch_*.json")):
-        snap = json.loads(path.read_text())
+    for snap in RunDir(run_dir).snapshots():
         if snap.get("density") is not None and snap.get("keys"):
             out.append((int(snap["epoch"]), dict(zip(snap["keys"], snap["density"]))))
-    return out
+    return sorted(out)
 
 
 def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -45,11 +46,35 @@ def save_checkpoint(path: Path, **payload) -> Path:
     return atomic_torch_save(path, payload)
 
 
+def _not_a_checkpoint(path: Path, why: str) -> DataFileError:
+    # torch's own messages are long and advise weights_only=False, which would unpickle (and so
+    # run) whatever the file holds: never repeated here.
+    return DataFileError(f"{path}: not a harness checkpoint ({why}); delete it and retrain the run "
+                         "(nas-harness train ... without --resume, or --resume after deleting it)")
+
+
 def load_checkpoint(path: Path) -> dict:
+    """The checkpoint's payload, loaded with weights_only=True (plain tensors and Python values).
+
+    A file that torch cannot read, or whose pickle holds anything beyond tensors and plain values,
+    is refused in one line: it is not a checkpoint the harness wrote.
+    """
+    path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: no checkpoint; train the run first (nas-harness train ...)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataFileError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}); "
-                            "delete it to restart the run") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise _not_a_checkpoint(path, "it holds objects that weights_only loading refuses") from None
+    except MemoryError:
+        raise
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read the checkpoint "
+                            f"({exc.strerror or exc.__class__.__name__}); check the file and its "
+                            "permissions, or delete it and retrain the run") from None
+    except Exception as exc:  # noqa: BLE001 - any other failure of torch.load: a damaged file
+        raise _not_a_checkpoint(path, f"unreadable: {exc.__class__.__name__}") from None
+    if not isinstance(state, dict) or "rng" not in state:
+        found = type(state).__name__ if not isinstance(state, dict) else "a dict without 'rng'"
+        raise _not_a_checkpoint(path, f"it holds {found}")
+    return state

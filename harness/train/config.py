@@ -63,8 +63,12 @@ class RunConfig:
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
 
+    # Fields that say where or how a run executes, not what it computes: left out of the hash so
+    # that a cache is shared across machines and data locations.
+    UNHASHED = ("device", "num_threads", "data_root", "download")
+
     def hash(self) -> str:
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ("device", "num_threads")}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED}
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -88,7 +92,7 @@ def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
     a, b = old.to_dict(), new.to_dict()
     out = []
     for name in a:
-        if name in ("device", "num_threads") or a[name] == b.get(name):
+        if name in RunConfig.UNHASHED or a[name] == b.get(name):
             continue
         if isinstance(a[name], dict) and isinstance(b.get(name), dict):
             for key in sorted(set(a[name]) | set(b[name])):

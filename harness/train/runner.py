@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
+from harness.progress import Progress
 from harness.rundir import RunDir
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from harness.train.config import RunConfig, config_differences, provenance
@@ -37,6 +38,14 @@ from harness.train.setup import RunSetup, build_run, epoch_generator
 
 class TrainingDiverged(HarnessError):
     pass
+
+
+def _test_pause(rd: RunDir, where: str) -> None:
+    """Test hook: park at a known point (a step number, or "startup": lock held, nothing written)
+    so that a test can SIGKILL the process there."""
+    if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == where:
+        (rd.path / "paused").write_text(where)
+        time.sleep(600)
 
 
 def config_record(cfg: RunConfig) -> dict:
@@ -67,7 +76,7 @@ def _prepare(rd: RunDir, cfg: RunConfig, resume: bool, log: Callable[[str], None
                                    "or choose a new --out")
             raise HarnessError(f"{rd.path}: holds a run with another config ({diffs}); choose a "
                                "new --out")
-        cfg = existing.replace(device=cfg.device, num_threads=cfg.num_threads)
+        cfg = existing.replace(**{k: getattr(cfg, k) for k in RunConfig.UNHASHED})
         if rd.has_checkpoint():
             if not resume:
                 state = "a finished run" if rd.is_done() else "a partly trained run"
@@ -86,6 +95,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
     rd = RunDir(run_dir)
     log = log or (lambda _message: None)
     with rd.lock():
+        _test_pause(rd, "startup")
         cfg, from_checkpoint = _prepare(rd, cfg, resume, log)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
@@ -115,9 +125,11 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
         if start_epoch < cfg.epochs:
             rd.clear_done()
 
+        steps = setup.steps_per_epoch()
+        bar = Progress(cfg.epochs * steps, f"train {rd.path.name}", enabled=progress,
+                       initial=start_epoch * steps)
         for epoch in range(start_epoch, cfg.epochs):
-            global_step = train_epoch(setup, cfg, epoch, global_step, rd, progress,
-                                      stop_after_steps)
+            global_step = train_epoch(setup, cfg, epoch, global_step, rd, bar, stop_after_steps)
             snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, rd.path))
             if snapshot is not None:
                 rd.write_snapshot(epoch, snapshot)
@@ -136,6 +148,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
                 epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
             )
             rd.write_audit(setup.sampler.audit())
+        bar.close()
         rd.write_audit(setup.sampler.audit())
         rd.write_done({"epochs": cfg.epochs, "global_step": global_step,
                        "config_hash": cfg.hash(), "sampling_counts": setup.sampler.counts})
@@ -143,7 +156,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
 
 
 def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, rd: RunDir,
-                progress: bool, stop_after_steps: int | None) -> int:
+                bar: Progress, stop_after_steps: int | None) -> int:
     supernet, optimizer, sampler = setup.supernet, setup.optimizer, setup.sampler
     supernet.train()
     loader = setup.train_loader(epoch_generator(cfg.seed, epoch))
@@ -152,20 +165,12 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
     autocast = (torch.autocast("cuda", dtype=torch.float16) if setup.use_amp else nullcontext())
     total_loss, total_correct, total_seen, total_paths = 0.0, 0, 0, 0
     started = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None)
     for index, (x, y) in enumerate(loader):
         if index >= n_steps:
             break
         if stop_after_steps is not None and global_step >= stop_after_steps:
             raise KeyboardInterrupt(f"stopped after {global_step} steps (test hook)")
-        if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == str(global_step):
-            # Test hook: park mid-epoch so a test can SIGKILL the process at a known point.
-            (rd.path / "paused").write_text(str(global_step))
-            time.sleep(600)
+        _test_pause(rd, str(global_step))
         x, y = setup.to_device(x, y)
         archs = sampler.paths(global_step)
         sampler.record(archs)
@@ -210,11 +215,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
         total_seen += len(y)
         total_paths += len(y) * len(archs)
         global_step += 1
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-    if bar is not None:
-        bar.close()
+        bar.update(1, epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{step_loss / len(archs):.3f}")
     rd.append_log({
         "epoch": epoch,
         "step": global_step,

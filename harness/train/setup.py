@@ -81,6 +81,11 @@ class RunSetup:
         return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, generator=generator,
                            drop_last=True)
 
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps of one epoch (full batches; capped by cfg.steps_per_epoch)."""
+        n = len(self.train_set) // self.cfg.batch_size
+        return n if self.cfg.steps_per_epoch is None else min(n, self.cfg.steps_per_epoch)
+
     def to_device(self, x, y):
         x = x.to(self.device, non_blocking=True)
         if self.cfg.channels_last:

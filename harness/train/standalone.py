@@ -23,6 +23,7 @@ from harness.data import DataConfig, load_split, make_loader
 from harness.errors import HarnessError
 from harness.io import atomic_write_csv, atomic_write_json
 from harness.nets import NetConfig, build_standalone
+from harness.progress import Progress
 from harness.spaces import Arch, SearchSpace, get_space
 from harness.train.config import provenance
 
@@ -159,23 +160,16 @@ def gt_train(space_name: str, archs: list[Arch], seeds: list[int], recipe: Stand
     test_set = load_split(data, "test", 0)
     done = {(r["key"], r["seed"]) for r in read_runs(runs_path)}
     todo = [(a, s) for a in archs for s in seeds if (space.key(a), s) not in done]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(archs) * len(seeds), initial=len(archs) * len(seeds) - len(todo),
-                   desc=f"gt {name}", disable=None)
+    bar = Progress(len(archs) * len(seeds), f"gt train {name}", enabled=progress,
+                   initial=len(archs) * len(seeds) - len(todo))
     for arch, seed in todo:
         result = train_one(space_name, arch, seed, recipe, ncfg, train_set, test_set)
         line = {"key": space.key(arch), "seed": seed, **result}
         with open(runs_path, "a") as handle:
             handle.write(json.dumps(line) + "\n")
         atomic_write_csv(out_dir / f"{name}.csv", aggregate(read_runs(runs_path), recipe))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(key=line["key"], acc=f"{result['accuracy']:.2f}")
-    if bar is not None:
-        bar.close()
+        bar.update(1, key=line["key"], acc=f"{result['accuracy']:.2f}")
+    bar.close()
     runs = read_runs(runs_path)
     if not runs:
         raise HarnessError(f"{runs_path}: no finished runs")

@@ -18,6 +18,6 @@ def bench_section(name: str):
 
 
 def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
-    from harness.bench import density_overhead, gt_load, train_step  # noqa: F401  (register)
+    from harness.perf import density_overhead, gt_load, train_step  # noqa: F401  (register)
 
     return {name: SECTIONS.get(name)(**options) for name in (names or SECTIONS.names())}

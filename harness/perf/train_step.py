@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.bench import bench_section
+from harness.perf import bench_section
 
 # (space, NetConfig kwargs): the Fashion-MNIST shapes of the cpu profile, mobilenet at 32x32.
 SHAPES = {

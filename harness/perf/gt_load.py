@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from harness.bench import bench_section
 from harness.errors import HarnessError
+from harness.perf import bench_section
 
 
 @bench_section("gt-load")

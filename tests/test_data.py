@@ -217,8 +217,7 @@ def test_missing_data_errors(tmp_path):
         load_split(DataConfig("cifar10", root=str(tmp_path / "nowhere")), "train", 0)
     with pytest.raises(DataFileError, match="CIFAR-100 not found"):
         load_split(DataConfig("cifar100", root=str(tmp_path)), "test", 0)
-    with pytest.raises(DataFileError, match="Fashion-MNIST not found"):
-        load_split(DataConfig("fashion-mnist", root=str(tmp_path)), "train", 0)
+    # Fashion-MNIST falls back to Debian's folder, then a download: see the test below
     with pytest.raises(DataFileError, match="ImageNet16-120 not found"):
         load_split(DataConfig("imagenet16-120", root=str(tmp_path)), "train", 0)
     with pytest.raises(DataFileError, match="not a folder"):
@@ -374,3 +373,39 @@ def test_fake_imagenet_folder(tmp_path):
     # Items are seeded by the sampler, so a worker process yields the very same batches.
     workers = _epoch(make_loader(train, 4, True, torch.Generator().manual_seed(5), num_workers=1))
     assert _same_batches(runs[0], workers)
+
+
+def test_fashion_mnist_is_found_in_the_data_root_then_debian_then_downloaded(tmp_path, monkeypatch):
+    """Found in --data-root or Debian's folder; otherwise torchvision downloads it on its own
+    (no flag); offline, one line names the package and the folder."""
+    import harness.data.datasets as datasets
+
+    root = tmp_path / "root"
+    root.mkdir()
+    images = np.zeros((20, 28, 28), dtype=np.uint8)
+    labels = np.arange(20, dtype=np.uint8) % 10
+    for name, array in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)):
+        header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+        (root / name).write_bytes(header + array.tobytes())
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    got_images, got_labels = datasets._read_fashion_mnist(root, True, DataConfig("fashion-mnist"))
+    assert got_images.shape == (20, 1, 28, 28) and got_labels.tolist() == labels.tolist()
+
+    calls = []
+
+    class OfflineFashionMNIST:
+        def __init__(self, root, train, download):
+            calls.append(download)
+            raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", OfflineFashionMNIST)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataFileError) as err:
+        datasets._read_fashion_mnist(empty, True, DataConfig("fashion-mnist"))
+    message = str(err.value)
+    assert calls == [True]  # downloaded without being asked
+    assert "\n" not in message and "apt-get install dataset-fashion-mnist" in message
+    assert str(empty) in message and "name resolution" in message

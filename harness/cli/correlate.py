@@ -69,7 +69,7 @@ def register(cli: click.Group) -> None:
         pred = read_predictions(predictions, spec.space, key_column, score_column)
         truth = load_benchmark(benchmark, data_dir)
         result = correlate(pred, truth, networks, list(metrics) or None, intersect, n_resamples,
-                           seed, source=predictions, progress=BootstrapProgress()).to_dict()
+                           seed, source=predictions, progress=BootstrapProgress(always=n_resamples >= 2000)).to_dict()
         if as_json:
             echo_json(result)
         else:

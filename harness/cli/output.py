@@ -31,17 +31,20 @@ def _duration(seconds: float) -> str:
 class BootstrapProgress:
     """Progress of a long bootstrap on stderr, called as ``progress(done, total)``.
 
-    Quiet for short work: it shows once the total is at least `min_total` resample evaluations or
-    the work has run `min_seconds`. On a terminal it redraws one line (at most `tty_interval` s
-    apart); otherwise (a log, CI) it prints a plain line "bootstrap i of N, elapsed, ETA" at most
-    once every `plain_interval` seconds, and a last line when it printed any.
+    Quiet for short work: it shows from the start when `always` (the CLI sets it for 2000
+    resamples or more), else once the work has run `min_seconds`. On a terminal it redraws one
+    line (at most every `tty_interval` s); otherwise (a log, CI) it prints a plain line
+    "bootstrap i of N ..., elapsed, ETA" at most once every `plain_interval` seconds (the first
+    about a second in, when an ETA can be estimated), and a last line when it printed any.
     """
 
-    def __init__(self, label: str = "bootstrap", min_total: int = 2000, min_seconds: float = 3.0,
+    def __init__(self, label: str = "bootstrap", unit: str = "resamples (all metrics)",
+                 always: bool = False, min_seconds: float = 5.0,
                  plain_interval: float = 10.0, tty_interval: float = 0.25, stream=None,
                  clock=time.monotonic) -> None:
         self.label = label
-        self.min_total = min_total
+        self.unit = unit
+        self.always = always
         self.min_seconds = min_seconds
         self.plain_interval = plain_interval
         self.tty_interval = tty_interval
@@ -51,34 +54,42 @@ class BootstrapProgress:
         self._last: float | None = None
         self.lines = 0
         self._drawn = False
+        self._finished = False
+        self._tty: bool | None = None
 
     @property
     def stream(self):
         return self._stream if self._stream is not None else sys.stderr
 
     def _isatty(self) -> bool:
-        try:
-            return bool(self.stream.isatty())
-        except (AttributeError, ValueError):
-            return False
+        if self._tty is None:  # asked once: a system call per resample would cost
+            try:
+                self._tty = bool(self.stream.isatty())
+            except (AttributeError, ValueError):
+                self._tty = False
+        return self._tty
 
     def _text(self, done: int, total: int, now: float) -> str:
         elapsed = now - self._start
         if done >= total:
-            return f"{self.label} {total} of {total} done in {_duration(elapsed)}"
+            return f"{self.label} {total} of {total} {self.unit} done in {_duration(elapsed)}"
         eta = "?" if done <= 0 else _duration(elapsed * (total - done) / done)
-        return f"{self.label} {done} of {total}, elapsed {_duration(elapsed)}, ETA {eta}"
+        return (f"{self.label} {done} of {total} {self.unit}, elapsed {_duration(elapsed)}, "
+                f"ETA {eta}")
 
     def __call__(self, done: int, total: int) -> None:
+        if self._finished:
+            return
         now = self._clock()
         if self._start is None:
             self._start = now
         elapsed = now - self._start
-        if total < self.min_total and elapsed < self.min_seconds and not self._drawn:
+        if not self.always and elapsed < self.min_seconds and not (self._drawn or self.lines):
             return
         finished = done >= total
         tty = self._isatty()
         if finished:
+            self._finished = True
             if self._drawn or self.lines:
                 self._emit(self._text(done, total, now), tty, final=True)
             return

@@ -52,7 +52,11 @@ SETTINGS = {
 # Space-specific sampler options per profile. The paper profile computes NAS-Bench-Macro
 # densities on all 3,969 networks (no imputation); the CPU profiles compute a seeded subset and
 # give the other networks their nearest computed network's density (`max_archs`).
+# A full NB-Macro recompute is 3,969 forward + backward passes on the 512-image probe, about as
+# much as the whole 70-epoch training (`nas-harness bench --only density-overhead`): no period
+# keeps it within 10%; every 25 epochs (at the end of warm-up and at epoch 45) costs about 2x.
 SPACE_SAMPLER_OPTIONS = {
+    ("paper", "nb-macro"): {"recompute_every": 25},
     ("cpu", "nb-macro"): {"max_archs": 256, "recompute_every": 2},
     ("smoke", "nb-macro"): {"max_archs": 64, "recompute_every": 1},
 }

@@ -117,11 +117,14 @@ def steps_per_epoch(train_images: int, batch: int, drop_last: bool = True) -> in
     return train_images // batch if drop_last else math.ceil(train_images / batch)
 
 
-def recompute_count(epochs: int, warmup_epochs: int, recompute_every: int) -> int:
-    """Density recomputations that switch the draw, as `DebiasedSampler.on_epoch_end` does them:
-    at the end of epoch e (0-based) when e + 1 >= warmup and (e + 1 - warmup) % every == 0."""
+def recompute_count(epochs: int, warmup_epochs: int, recompute_every: int,
+                    track: bool = False) -> int:
+    """Density recomputations after warm-up, as `DebiasedSampler.on_epoch_end` does them: at the
+    end of epoch e (0-based) when e + 1 >= warmup and (e + 1 - warmup) % every == 0, except after
+    the last epoch (no draw follows it) unless densities are tracked."""
     return sum(1 for e in range(epochs)
-               if e + 1 >= warmup_epochs and (e + 1 - warmup_epochs) % recompute_every == 0)
+               if e + 1 >= warmup_epochs and (e + 1 - warmup_epochs) % recompute_every == 0
+               and (e + 1 < epochs or track))
 
 
 def warmup_tracking_count(epochs: int, warmup_epochs: int, track: bool) -> int:
@@ -137,12 +140,14 @@ def max_recomputes_within(target: float, t_step: float, t_recompute: float, step
 
 
 def smallest_period_within(target: float, t_step: float, t_recompute: float, steps: int,
-                           epochs: int, warmup_epochs: int) -> int | None:
+                           epochs: int, warmup_epochs: int, track: bool = False) -> int | None:
     """The smallest recompute period (epochs) whose overhead stays within target; None when even
     the single recompute at the end of warm-up exceeds it."""
     for every in range(1, max(epochs - warmup_epochs, 1) + 1):
-        if overhead_fraction(t_step, t_recompute, steps,
-                             recompute_count(epochs, warmup_epochs, every)) <= target:
+        count = recompute_count(epochs, warmup_epochs, every, track)
+        if count == 0:  # the period no longer fits in the run: no density is ever used
+            break
+        if overhead_fraction(t_step, t_recompute, steps, count) <= target:
             return every
     return None
 
@@ -414,7 +419,7 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
         t_feat = meas.feat_s[(variant, probe)]
         t_recompute = n * t_feat + t_density
         every = sampler.recompute_every_for(epochs)
-        recomputes = recompute_count(epochs, warmup, every)
+        recomputes = recompute_count(epochs, warmup, every, sampler.track_warmup)
         fraction = round(overhead_fraction(t_step, t_recompute, steps, recomputes), 4)
         conservative = overhead_fraction(min(t_step, t_step_proportional), t_recompute, steps,
                                          recomputes)
@@ -427,7 +432,8 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
         with_diag = (recomputes * t_recompute + diag) / (steps * t_step + recomputes * t_recompute
                                                          + diag)
         fits = max_recomputes_within(OFFLINE_TARGET, t_step, t_recompute, steps)
-        period = smallest_period_within(OFFLINE_TARGET, t_step, t_recompute, steps, epochs, warmup)
+        period = smallest_period_within(OFFLINE_TARGET, t_step, t_recompute, steps, epochs, warmup,
+                                        sampler.track_warmup)
         row = {
             "space": space.name, "sampler": "debiased", "config": description,
             "features": variant, "shape": _shape_text(net_kwargs),

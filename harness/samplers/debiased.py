@@ -279,7 +279,9 @@ class DebiasedSampler(Sampler):
         done = epoch + 1
         every = self.recompute_every_for(context.epochs)
         after_warmup = done >= self.warmup_epochs
-        recompute = after_warmup and (done - self.warmup_epochs) % every == 0
+        # No draw follows the last epoch: recompute there only when densities are tracked.
+        recompute = (after_warmup and (done - self.warmup_epochs) % every == 0
+                     and (done < context.epochs or self.track_warmup))
         track = (not after_warmup) and self.track_warmup
         probe_fig, train_fig, figure_keys = self._figures(context)
         snapshot: dict[str, Any] = {

@@ -26,6 +26,10 @@ def run_audit(run_dir: str | Path) -> dict:
                                     warmup_epochs=cfg.warmup_epochs, **cfg.sampler_options)
             sampler.load_state_dict(state["sampler"])
             audit = sampler.audit()
+    if not epochs_done:  # an archived run keeps its log and done marker, not its checkpoint
+        done = rd.read_done()
+        logged = [r["epoch"] for r in rd.read_log() if "epoch" in r and "event" not in r]
+        epochs_done = int(done["epochs"]) if done else (max(logged) + 1 if logged else 0)
     if audit is None:
         raise HarnessError(f"{rd.path}: no audit yet (the run has no checkpoint); train at least "
                            "one epoch first")

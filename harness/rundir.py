@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataFileError, HarnessError
-from harness.io import atomic_write_bytes, atomic_write_json
+from harness.io import atomic_write_bytes, atomic_write_json, dumps_strict
 
 # Run directories whose lock this process holds (flock conflicts between two descriptors of one
 # process, so nested users must not lock twice).
@@ -252,7 +252,7 @@ class RunDir:
     def append_log(self, record: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(dumps_strict(record, indent=None) + "\n")
             handle.flush()
 
     def read_log(self) -> list[dict]:
@@ -271,7 +271,8 @@ class RunDir:
         if not self.log_path.is_file():
             return
         kept = [] if after_epoch is None else [
-            json.dumps(r) for r in self.read_log() if r.get("epoch", -1) <= after_epoch]
+            dumps_strict(r, indent=None) for r in self.read_log()
+            if r.get("epoch", -1) <= after_epoch]
         atomic_write_bytes(self.log_path, "".join(line + "\n" for line in kept).encode())
 
     # ------------------------------------------------------------------ snapshots

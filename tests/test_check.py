@@ -104,3 +104,49 @@ def test_seed_interval_matches_t_distribution():
     assert mean == pytest.approx(0.3) and low == pytest.approx(0.3 - half) and high == pytest.approx(0.3 + half)
     one = tables.seed_interval([0.25], boot=(0.1, 0.4))
     assert one[0] == 0.25 and np.isnan(one[1]) and one[2:] == (0.1, 0.4)
+
+
+def test_baseline_without_metrics_is_a_user_error(baseline, tmp_path):
+    # Before: "all 0 metrics within tolerance", exit 0.
+    _, report, _ = baseline
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"profile": "smoke", "metrics": {}}))
+    result = invoke("check", "--baseline", empty, "--results", report)
+    assert result.exit_code == 2 and "no metrics" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ([1, 2], "a JSON list"),
+        ({"profile": "smoke", "metrics": "x"}, "'metrics' is a str"),
+        ({"profile": "smoke", "metrics": {"a": [1]}}, "is a list"),
+        ({"profile": "smoke", "metrics": {"a": {"value": 0.5}}}, "tolerance None"),
+        ({"profile": "smoke", "metrics": {"a": {"value": 0.5, "tolerance": -1}}}, "negative"),
+        ({"profile": "smoke", "metrics": {"a": {"value": True, "tolerance": 0.1}}}, "value True"),
+        ({"metrics": {"a": {"value": 0.5, "tolerance": 0.1}}}, "names no profile"),
+    ],
+)
+def test_baseline_of_the_wrong_shape_is_refused(tmp_path, content, fragment):
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(content))
+    result = invoke("check", "--baseline", path)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_update_refuses_an_empty_summary_and_writes_nothing(tmp_path):
+    report = tmp_path / "smoke"
+    report.mkdir()
+    (report / "summary.json").write_text(json.dumps({"a": {"value": None}}))
+    target = tmp_path / "new" / "smoke.json"
+    result = invoke("check", "--baseline", target, "--results", report, "--update")
+    assert result.exit_code == 2 and "no finite metric" in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_baseline_json_is_strict(baseline):
+    _, _, path = baseline
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text

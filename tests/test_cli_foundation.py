@@ -226,3 +226,156 @@ def test_python_dash_m_entry_point(data_dir):
     out = subprocess.run([sys.executable, "-m", "harness", "space", "show", "pooling", "--json"],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["size"] == 36
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_internal_error_prints_traceback_and_exits_3(monkeypatch):
+    import harness.spaces
+
+    def broken(name):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(harness.spaces, "get_space", broken)
+    result = run("space", "show", "pooling", ok=False)
+    assert result.exit_code == 3, result.output
+    assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    from harness import __version__
+
+    assert last == (f"internal error (nas-harness {__version__}): please report it at the project's "
+                    "issue tracker with the command line above")
+
+
+def test_keyboard_interrupt_exits_130_quietly(monkeypatch):
+    import harness.spaces
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.spaces, "get_space", interrupted)
+    result = run("space", "show", "pooling", ok=False)
+    assert result.exit_code == 130
+    assert result.output.strip() == ""
+
+
+def test_click_usage_errors_stay_exit_2():
+    result = run("correlate", "x.csv", "--no-such-option", ok=False)
+    assert result.exit_code == 2 and "No such option" in result.stderr
+    result = run("correlate", "x.csv", "-b", "pooling", "--bootstrap", "many", ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_check_regression_still_exits_1_and_user_errors_2(tmp_path):
+    summary = tmp_path / "r" / "summary.json"
+    summary.parent.mkdir()
+    summary.write_text(json.dumps({"m": {"value": 0.1}}))
+    baseline = tmp_path / "b.json"
+    baseline.write_text(json.dumps({"profile": "smoke", "metrics": {"m": {"value": 0.5,
+                                                                           "tolerance": 0.02}}}))
+    assert run("check", "--baseline", baseline, "--results", summary.parent, ok=False).exit_code == 1
+    baseline.write_text(json.dumps({"profile": "smoke", "metrics": {}}))
+    result = run("check", "--baseline", baseline, "--results", summary.parent, ok=False)
+    assert_user_error(result, "no metrics")
+
+
+# ---------------------------------------------------------------- strict JSON, notes, modes
+
+
+def test_correlate_json_is_strict_and_says_why_a_value_is_null(data_dir, m1_predictions):
+    result = run("correlate", m1_predictions, "-b", "pooling", "--data-dir", data_dir, "--json",
+                 "--metric", "kd_at_top_1", "--metric", "kendall_tau", "--bootstrap", 50)
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    out = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
+    undefined = out["metrics"]["kd_at_top_1"]
+    assert undefined["value"] is None and undefined["ci_low"] is None
+    assert "undefined" in undefined["note"] and "Kendall tau" in undefined["note"]
+    assert "note" not in out["metrics"]["kendall_tau"]
+    table = run("correlate", m1_predictions, "-b", "pooling", "--data-dir", data_dir,
+                "--metric", "kd_at_top_1", "--bootstrap", 0).stdout
+    assert "undefined" in table
+
+
+def test_gt_export_file_gets_the_umask_mode(data_dir, m1_predictions):
+    from harness.io import new_file_mode
+
+    assert m1_predictions.stat().st_mode & 0o777 == new_file_mode()
+    assert not [p for p in m1_predictions.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_gt_convert_refuses_before_touching_disk(tmp_path):
+    # A missing file: one line, no pickle note, no folder made.
+    result = run("gt", "convert", "nb201", tmp_path / "none.pth", "--data-dir", tmp_path / "d",
+                 ok=False)
+    assert_user_error(result, "file not found")
+    assert not (tmp_path / "d").exists()
+
+
+# ---------------------------------------------------------------- bootstrap progress
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeStream:
+    def __init__(self, tty=False):
+        self.text = ""
+        self.tty = tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty
+
+
+def test_bootstrap_progress_plain_lines_at_a_bounded_rate():
+    from harness.cli.output import BootstrapProgress
+
+    clock, stream = FakeClock(), FakeStream(tty=False)
+    progress = BootstrapProgress(always=True, stream=stream, clock=clock)
+    total = 120_000
+    for done in range(1, total + 1):
+        clock.now = done * 0.001  # 120 s of work
+        progress(done, total)
+    progress(total, total)  # a second "finished" call prints nothing more
+    lines = stream.text.splitlines()
+    assert "\r" not in stream.text
+    assert len(lines) <= 120 / 10 + 2, lines
+    assert lines[0].startswith("bootstrap ") and "elapsed" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].startswith(f"bootstrap {total} of {total}") and "done in 2m00s" in lines[-1]
+    times = [float(done) * 0.001 for done in (int(line.split()[1]) for line in lines[:-1])]
+    assert all(b - a >= 9.99 for a, b in zip(times, times[1:])), times
+
+
+def test_bootstrap_progress_quiet_for_short_work_and_redraws_on_a_terminal():
+    from harness.cli.output import BootstrapProgress
+
+    clock, stream = FakeClock(), FakeStream(tty=False)
+    quiet = BootstrapProgress(always=False, stream=stream, clock=clock)
+    for done in range(1, 1001):
+        clock.now = done * 0.002  # 2 s: short
+        quiet(done, 1000)
+    assert stream.text == ""
+    clock, stream = FakeClock(), FakeStream(tty=True)
+    live = BootstrapProgress(always=True, stream=stream, clock=clock)
+    for done in range(1, 5001):
+        clock.now = done * 0.001
+        live(done, 5000)
+    assert stream.text.count("\r") >= 2 and stream.text.endswith("done in 5s\n")
+
+
+def test_long_correlate_shows_progress_on_stderr(data_dir, m1_predictions):
+    result = run("correlate", m1_predictions, "-b", "pooling", "--data-dir", data_dir,
+                 "--metric", "spearman", "--bootstrap", 2000)
+    assert "bootstrap 2000 of 2000" in result.stderr and "done in" in result.stderr
+    assert "spearman" in result.stdout and "bootstrap" not in result.stdout

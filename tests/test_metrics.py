@@ -437,3 +437,34 @@ def test_score_rejects_unknown_metric_and_bad_bootstrap_args():
         score(x, y, metrics=["spearman"], n_resamples=0)
     with pytest.raises(HarnessError):
         score(x, y, metrics=["spearman"], confidence=95)
+
+
+def test_undefined_values_carry_a_note():
+    x, y = correlated(20, 0.5, seed=13)
+    res = score(x, y, metrics=["kd_at_top_1", "kendall_tau"], n_resamples=20, seed=0)
+    note = res["kd_at_top_1"].note
+    assert math.isnan(res["kd_at_top_1"].value) and "at least 2" in note and "Kendall tau" in note
+    assert res["kd_at_top_1"].to_dict()["note"] == note
+    assert res["kendall_tau"].note is None and "note" not in res["kendall_tau"].to_dict()
+    # A top-K whose scores are all tied: constant scores among the top K.
+    x2 = np.array([5.0, 5.0, 5.0, 1.0, 2.0, 3.0])
+    y2 = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    tied = score(x2, y2, metrics=["kd_at_top_3"], ci=False)["kd_at_top_3"]
+    assert math.isnan(tied.value) and tied.note == "constant scores among the top 3 by score: Kendall tau undefined"
+
+
+def test_bootstrap_resamples_are_bounded_and_progress_is_reported():
+    from harness.analysis.metrics import MAX_RESAMPLES
+
+    x, y = correlated(12, 0.5, seed=14)
+    with pytest.raises(HarnessError, match=str(MAX_RESAMPLES)):
+        score(x, y, metrics=["spearman"], n_resamples=10**12)
+    with pytest.raises(HarnessError):
+        bootstrap_ci("spearman", x, y, n_resamples=MAX_RESAMPLES + 1)
+    calls = []
+    res = score(x, y, metrics=["spearman", "kd_at_top_1", "pearson"], n_resamples=30, seed=0,
+                progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (1, 60) and calls[-1] == (60, 60)  # kd_at_top_1 is nan: not resampled
+    assert [d for d, _ in calls[:-1]] == list(range(1, 61))
+    plain = score(x, y, metrics=["spearman"], n_resamples=30, seed=0)["spearman"]
+    assert (plain.ci_low, plain.ci_high) == (res["spearman"].ci_low, res["spearman"].ci_high)

@@ -19,7 +19,7 @@ from nas_201_api import ArchResults, NASBench201API, ResultsCount
 from harness.benchmarks.base import BENCHMARKS, GT_COLUMNS, load_benchmark
 from harness.benchmarks.files import KNOWN_FILES
 from harness.benchmarks.nb201 import NB201_DATASETS, convert_nb201
-from harness.errors import DataFileError
+from harness.errors import DataFileError, HarnessError
 from harness.io import sha256_of
 
 ARCHS = [
@@ -259,4 +259,57 @@ def test_converted_csv_empty_or_truncated(converted, tmp_path):
     text = converted[2]["nb201-cifar10"].read_text().splitlines()
     path.write_text("\n".join(text[:-1] + [text[-1].split(",")[0]]) + "\n")  # last row cut short
     with pytest.raises(DataFileError, match="gt convert nb201"):
+        load_benchmark("nb201-cifar10", tmp_path)
+
+
+def test_cli_convert_says_it_will_unpickle_before_loading(official, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli.main import cli
+
+    source = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
+    torch.save(official, source)
+    result = CliRunner().invoke(cli, ["gt", "convert", "nb201", str(source), "--data-dir",
+                                      str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    note = result.stderr.strip().splitlines()
+    assert len(note) == 1 and "pickle" in note[0] and "trust" in note[0] and str(source) in note[0]
+    assert result.output.index(note[0]) < result.output.index("nb201-cifar10:")
+    assert (tmp_path / "data" / "nb201" / "nb201-cifar10.csv").is_file()
+
+
+def test_cli_convert_of_a_garbage_file_is_one_error_line_after_the_note(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli.main import cli
+
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a pickle")
+    result = CliRunner().invoke(cli, ["gt", "convert", "nb201", str(bad), "--data-dir",
+                                      str(tmp_path / "data")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("note:") and lines[1].startswith("error:")
+    assert "Traceback" not in result.output and not (tmp_path / "data").exists()
+
+
+def test_convert_checks_the_output_folder_before_loading(converted, tmp_path, monkeypatch):
+    import harness.benchmarks.nb201 as nb201
+
+    source = converted[0]
+    (tmp_path / "data").write_text("a file where the data folder should be")
+
+    def must_not_load(path):
+        raise AssertionError("loaded before checking where to write")
+
+    monkeypatch.setattr(nb201, "_load_api", must_not_load)
+    with pytest.raises(HarnessError, match="is a file, not a folder"):
+        convert_nb201(source, tmp_path / "data")
+
+
+def test_converted_csv_with_duplicate_keys(converted, tmp_path):
+    frame = pd.read_csv(converted[2]["nb201-cifar10"])
+    (tmp_path / "nb201").mkdir()
+    pd.concat([frame, frame.iloc[[0]]]).to_csv(tmp_path / "nb201" / "nb201-cifar10.csv", index=False)
+    with pytest.raises(DataFileError, match="more than one row"):
         load_benchmark("nb201-cifar10", tmp_path)

@@ -8,7 +8,8 @@ Exit codes (also in the README):
   what to do; click's own usage errors (an unknown option, a bad option type) also exit 2;
 * 3: an internal error, a bug: any other exception escaping a command; its traceback is printed,
   then one line asking for a report;
-* 130: interrupted (Ctrl-C), quietly.
+* 130: interrupted (Ctrl-C), quietly;
+* 141: the output pipe was closed by its reader (e.g. `| head`), quietly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ EXIT_REGRESSION = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; on a closed pipe that would print one more error.
+    try:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _one_line(text: str) -> str:
@@ -56,6 +69,9 @@ class HarnessGroup(click.Group):
             raise  # usage errors (exit 2), explicit exits, click's own aborts
         except KeyboardInterrupt:
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # the reader went away (`nas-harness ls | head -1`): not a bug
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except Exception:  # noqa: BLE001 - a bug: show it, ask for a report, exit 3
             click.echo(traceback.format_exc().rstrip("\n"), err=True)
             click.echo(internal_error_line(), err=True)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import ArchKeyError, HarnessError
-from harness.io import atomic_write_csv, sha256_of
+from harness.io import atomic_write_csv, check_writable, dumps_strict, sha256_of
 from harness.nets.batchnorm import BN_MODES, bn_mode, recalibrate_bn  # noqa: F401  (re-exported)
 from harness.progress import Progress
 from harness.rundir import RunDir
@@ -121,6 +121,8 @@ def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out:
     Holds the run directory's lock; refuses a run whose checkpoint does not belong to its config,
     or an unfinished run unless `allow_unfinished`."""
     rd = RunDir(run_dir)
+    if out is not None:
+        check_writable(out)  # before minutes of scoring
     with rd.lock():
         run = TrainedRun.open(rd, allow_unfinished=allow_unfinished)
         cfg = run.cfg
@@ -147,7 +149,7 @@ def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out:
                 def store(row):
                     record = {"key": space.key(row["arch"]),
                               "supernet_accuracy": row["supernet_accuracy"], "loss": row["loss"]}
-                    handle.write(json.dumps(record) + "\n")
+                    handle.write(dumps_strict(record, indent=None) + "\n")
                     handle.flush()
                     cache[record["key"]] = record
 

@@ -64,8 +64,12 @@ def load_checkpoint(path: Path) -> dict:
         raise DataFileError(f"{path}: no checkpoint; train the run first (nas-harness train ...)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise _not_a_checkpoint(path, "it holds objects that weights_only loading refuses") from None
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            why = "it holds Python objects beyond tensors and plain values, which are not loaded"
+        else:
+            why = "unreadable: not a torch file"
+        raise _not_a_checkpoint(path, why) from None
     except MemoryError:
         raise
     except OSError as exc:

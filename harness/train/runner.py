@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,7 +34,7 @@ from harness.progress import Progress
 from harness.rundir import RunDir
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from harness.train.config import RunConfig, config_differences, provenance
-from harness.train.setup import RunSetup, build_run, epoch_generator
+from harness.train.setup import RunSetup, build_run, epoch_generator, validate_run
 
 
 class TrainingDiverged(HarnessError):
@@ -94,12 +95,19 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
     """Train the supernet of `cfg` into `run_dir`; with `resume`, continue from the last checkpoint."""
     rd = RunDir(run_dir)
     log = log or (lambda _message: None)
+    validate_run(cfg)  # options and names, before any folder exists or data is loaded
+    created = not rd.path.exists()
     with rd.lock():
         _test_pause(rd, "startup")
         cfg, from_checkpoint = _prepare(rd, cfg, resume, log)
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        setup = build_run(cfg)
+        try:
+            setup = build_run(cfg)
+        except HarnessError:
+            if created and not rd.has_config():  # leave nothing behind for a refused start
+                shutil.rmtree(rd.path, ignore_errors=True)
+            raise
         start_epoch, global_step = 0, 0
         if from_checkpoint:
             state = load_checkpoint(rd.checkpoint_path)

@@ -101,6 +101,21 @@ class RunSetup:
         )
 
 
+def validate_run(cfg: RunConfig) -> None:
+    """Check what can be checked without loading data: device, space, dataset, network options,
+    sampler options and the tensors they name (on a CPU supernet, which costs no data). The
+    runner calls this before it creates or locks the run directory."""
+    resolve_device(cfg.device)
+    space = get_space(cfg.space)
+    data = data_config(cfg)
+    ncfg = net_config(cfg, data)
+    sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
+                            **cfg.sampler_options)
+    if cfg.probe_size < 1:
+        raise HarnessError(f"probe_size must be at least 1, got {cfg.probe_size}")
+    sampler.attach(init_supernet(cfg.space, ncfg, cfg.seed), None, F.cross_entropy)
+
+
 def build_run(cfg: RunConfig) -> RunSetup:
     device = resolve_device(cfg.device)
     space = get_space(cfg.space)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from harness.benchmarks.base import make_frame
 from harness.data import DataConfig, load_split, make_loader
 from harness.errors import HarnessError
-from harness.io import atomic_write_csv, atomic_write_json
+from harness.io import atomic_write_csv, atomic_write_json, dumps_strict
 from harness.nets import NetConfig, build_standalone
 from harness.progress import Progress
 from harness.spaces import Arch, SearchSpace, get_space
@@ -166,7 +166,7 @@ def gt_train(space_name: str, archs: list[Arch], seeds: list[int], recipe: Stand
         result = train_one(space_name, arch, seed, recipe, ncfg, train_set, test_set)
         line = {"key": space.key(arch), "seed": seed, **result}
         with open(runs_path, "a") as handle:
-            handle.write(json.dumps(line) + "\n")
+            handle.write(dumps_strict(line, indent=None) + "\n")
         atomic_write_csv(out_dir / f"{name}.csv", aggregate(read_runs(runs_path), recipe))
         bar.update(1, key=line["key"], acc=f"{result['accuracy']:.2f}")
     bar.close()

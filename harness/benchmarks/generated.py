@@ -121,9 +121,11 @@ def load_generated(name: str, space: str, data_dir: Path | None) -> GroundTruth:
                 f"{recorded[:12]}...); the table was edited or damaged: restore it or {fix}"
             )
     extra = {"recipe": recipe} if recipe else {}
-    agreement = seed_agreement(path.with_name(f"{name}.runs.jsonl"))
-    if agreement is not None:
-        extra["seed_agreement_kendall"] = agreement
+    stats = table_statistics(path.with_name(f"{name}.runs.jsonl"))
+    if stats:
+        extra.update(stats)
+    if recipe and "complete" in recipe:
+        extra["complete"] = recipe["complete"]
     return GroundTruth(
         name=name,
         space=space,
@@ -136,6 +138,30 @@ def load_generated(name: str, space: str, data_dir: Path | None) -> GroundTruth:
         ),
         extra=extra,
     )
+
+
+def table_statistics(runs_path: Path) -> dict:
+    """Reliability figures of a generated table from its per-seed runs file (see
+    harness.benchmarks.reliability), the CPU time its trainings took, and the seed-to-seed
+    Kendall of the first two seeds; {} without a runs file."""
+    if not runs_path.is_file():
+        return {}
+    import pandas as pd
+
+    from harness.benchmarks.reliability import complete_table, reliability, seeds_for
+
+    try:
+        runs = pd.read_json(runs_path, lines=True, dtype={"key": str})
+        wide = complete_table(runs)
+    except (ValueError, KeyError):
+        return {}
+    stats = reliability(wide)
+    out = {f"gt_{k}": (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items()}
+    out["gt_seeds_for_reliability_0.8"] = seeds_for(0.8, stats["single_seed_reliability"])
+    if "seconds" in runs:
+        out["gt_cpu_hours"] = round(float(runs["seconds"].sum()) / 3600.0, 3)
+    out["seed_agreement_kendall"] = seed_agreement(runs_path)
+    return out
 
 
 def seed_agreement(runs_path: Path) -> float | None:

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from harness.benchmarks.base import make_frame
+from harness.benchmarks.generated import table_statistics
 from harness.data import DataConfig, load_split, make_loader
 from harness.errors import HarnessError
-from harness.io import atomic_write_csv, atomic_write_json, dumps_strict
+from harness.io import atomic_write_csv, atomic_write_json, dumps_strict, sha256_of
 from harness.nets import NetConfig, build_standalone
 from harness.progress import Progress
 from harness.spaces import Arch, SearchSpace, get_space
@@ -148,7 +149,6 @@ def gt_train(space_name: str, archs: list[Arch], seeds: list[int], recipe: Stand
         previous = json.loads(recipe_path.read_text())
         if previous.get("recipe") != record["recipe"]:
             raise HarnessError(f"{recipe_path}: holds runs of another recipe; use a new --out or name")
-    atomic_write_json(recipe_path, record)
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     data = DataConfig(name=recipe.dataset, root=recipe.data_root, subset=recipe.subset,
@@ -162,17 +162,32 @@ def gt_train(space_name: str, archs: list[Arch], seeds: list[int], recipe: Stand
     todo = [(a, s) for a in archs for s in seeds if (space.key(a), s) not in done]
     bar = Progress(len(archs) * len(seeds), f"gt train {name}", enabled=progress,
                    initial=len(archs) * len(seeds) - len(todo))
-    for arch, seed in todo:
+
+    def write_table(complete: bool) -> pd.DataFrame:
+        # The table, then its record (row count, sha256, reliability so far): a table read at
+        # any moment of a long job is consistent with its record.
+        runs = read_runs(runs_path)
+        if not runs:
+            raise HarnessError(f"{runs_path}: no finished runs")
+        table = aggregate(runs, recipe)
+        atomic_write_csv(out_dir / f"{name}.csv", table)
+        stats = table_statistics(runs_path)
+        atomic_write_json(recipe_path, {**record, "complete": complete, "n_rows": int(len(table)),
+                                        "csv_sha256": sha256_of(out_dir / f"{name}.csv"),
+                                        "statistics": stats})
+        return table
+
+    if read_runs(runs_path):
+        write_table(complete=not todo)  # the new command and seeds, still a loadable table
+    else:
+        atomic_write_json(recipe_path, record)
+    for index, (arch, seed) in enumerate(todo):
         result = train_one(space_name, arch, seed, recipe, ncfg, train_set, test_set)
         line = {"key": space.key(arch), "seed": seed, **result}
         with open(runs_path, "a") as handle:
             handle.write(dumps_strict(line, indent=None) + "\n")
-        atomic_write_csv(out_dir / f"{name}.csv", aggregate(read_runs(runs_path), recipe))
+        write_table(complete=index == len(todo) - 1)
         bar.update(1, key=line["key"], acc=f"{result['accuracy']:.2f}")
     bar.close()
-    runs = read_runs(runs_path)
-    if not runs:
-        raise HarnessError(f"{runs_path}: no finished runs")
-    table = aggregate(runs, recipe)
-    atomic_write_csv(out_dir / f"{name}.csv", table)
+    table = write_table(complete=True)
     return table

@@ -97,6 +97,7 @@ def _register_commands() -> None:
         evaluate,
         gt,
         ls,
+        plan,
         report,
         reproduce,
         runs,
@@ -104,7 +105,7 @@ def _register_commands() -> None:
         train,
     )
 
-    for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, reproduce,
+    for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, plan, reproduce,
                    report, check):
         module.register(cli)
 

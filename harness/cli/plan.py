@@ -1,0 +1,52 @@
+"""`nas-harness plan EXPERIMENT --profile P --effect D`: seeds and cost to detect a gap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.options import json_option
+from harness.cli.output import echo_json
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("plan")
+    @click.argument("experiment")
+    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu",
+                  show_default=True)
+    @click.option("--effect", type=float, required=True,
+                  help="The gap to detect, in the metric's units (e.g. 0.1 of Kendall tau).")
+    @click.option("--metric", default="kendall_tau", show_default=True)
+    @click.option("--results", type=click.Path(file_okay=False), default=None,
+                  help="Reproduction folder with runs.json (default: reports/<profile>).")
+    @json_option
+    def plan(experiment, profile, effect, metric, results, as_json) -> None:
+        """From measured spreads: seeds per arm for 80% power to detect --effect, and their cost."""
+        from harness.experiments.plan import plan as make_plan
+        from harness.experiments.spec import get_experiment
+
+        get_experiment(experiment)
+        out = make_plan(experiment, profile, effect, Path(results or Path("reports") / profile),
+                        metric)
+        if as_json:
+            echo_json(out)
+            return
+        click.echo(f"{experiment}, {profile} profile: seeds per arm to detect a {metric} gap of "
+                   f"{effect:g} with {out['power']:.0%} power (two-sided paired t, alpha 0.05), "
+                   f"from {out['results']}")
+        for r in out["comparisons"]:
+            head = f"  {r['benchmark']}: {r['sampler']} vs {r['baseline']}"
+            if r.get("sd_difference") is None:
+                click.echo(f"{head}: {r['spread_from']}; run a pilot first")
+                continue
+            if r["sd_difference"] == 0:
+                click.echo(f"{head}: SD of paired differences 0 ({r['spread_from']})")
+                continue
+            need = "more than 100000" if r["seeds_needed"] is None else str(r["seeds_needed"])
+            hours = "-" if r["hours"] is None else f"{r['hours']:.1f}"
+            mde_text = "-" if r["mde_design"] is None else f"{r['mde_design']:.3f}"
+            click.echo(f"{head}: SD of paired differences {r['sd_difference']:.3f} "
+                       f"({r['spread_from']}); {need} seeds per arm, about {hours} "
+                       f"{r['device'].upper()} hours ({r['hours_per_pair']:.2f} per pair); "
+                       f"the planned design ({r['design_seeds']} seeds) detects {mde_text}")

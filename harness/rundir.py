@@ -100,6 +100,10 @@ class RunDir:
     def checkpoint_path(self) -> Path:
         return self.path / self.CHECKPOINT
 
+    def epoch_checkpoint_path(self, epoch: int) -> Path:
+        """A kept checkpoint of one epoch (RunConfig.keep_checkpoints)."""
+        return self.checkpoint_path.parent / f"epoch_{epoch:04d}.pt"
+
     @property
     def snapshot_dir(self) -> Path:
         return self.path / self.SNAPSHOTS

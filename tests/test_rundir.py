@@ -176,3 +176,36 @@ def test_runs_list_and_show(tmp_path):
     shown = json.loads(cli("runs", "show", tmp_path / "runs" / "a", "--json").stdout)
     assert shown["config"]["seed"] == 0 and shown["provenance"]["config_hash"] == cfg.hash()
     assert shown["audit"]["n_draws"] == 2
+
+
+def test_paired_runs_share_their_warmup_and_a_fork_equals_the_full_run(tmp_path):
+    """Common random numbers: seed s of every sampler draws like uniform in warm-up, from the
+    same weights, data order and generators, so the debiased run forked from the uniform run's
+    warm-up checkpoint ends bit-identical to the debiased run trained from scratch."""
+    from harness.train.runner import fork_run
+
+    base = resolve_config("pooling", "smoke", subset=256, resize=16, width_mult=0.25, epochs=4,
+                          warmup_epochs=3, batch_size=32, steps_per_epoch=2, probe_size=32,
+                          seed=5)
+    uniform = base.replace(keep_checkpoints=(1,))
+    debiased = resolve_config("pooling", "smoke", subset=256, resize=16, width_mult=0.25,
+                              epochs=4, warmup_epochs=3, batch_size=32, steps_per_epoch=2,
+                              probe_size=32, seed=5, sampler="debiased",
+                              sampler_options={"tau": 0.1, "figure_archs": 0,
+                                               "track_density_during_warmup": False})
+    train_run(uniform, tmp_path / "uniform", progress=False)
+    train_run(debiased, tmp_path / "scratch", progress=False)
+    warm_u = load_checkpoint(tmp_path / "uniform" / "checkpoints" / "epoch_0001.pt")["model"]
+    assert uniform.hash() == base.hash()  # keeping a checkpoint does not change the run
+    assert fork_run(tmp_path / "uniform", 1, debiased, tmp_path / "forked")
+    train_run(debiased, tmp_path / "forked", resume=True, progress=False)
+    a, b = weights(tmp_path / "scratch"), weights(tmp_path / "forked")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], warm_u[k]) for k in a)  # training went on after the fork
+    done_a = json.loads((tmp_path / "scratch" / "done.json").read_text())
+    done_b = json.loads((tmp_path / "forked" / "done.json").read_text())
+    assert done_a == done_b
+    log = RunDir(tmp_path / "forked").read_log()
+    assert [r["epoch"] for r in log] == [0, 1, 2, 3] and "forked_from" in log[0]
+    with pytest.raises(HarnessError, match="configs differ"):
+        fork_run(tmp_path / "uniform", 1, debiased.replace(lr=0.2), tmp_path / "other")

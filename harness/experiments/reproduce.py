@@ -37,7 +37,8 @@ def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool,
     unique: dict[str, RunSpec] = {}
     for spec in specs:
         unique.setdefault(spec.config.hash(), spec)
-    queue = list(unique.values())
+    # Uniform runs first: the paired density runs of the same seed fork from their warm-up.
+    queue = sorted(unique.values(), key=lambda s: s.config.sampler != "uniform")
     total = len(queue)
     results: dict[str, dict] = {}
     while queue:

@@ -49,7 +49,7 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
     """Train (or resume), evaluate and score one run; cached by config hash."""
     run_dir = run_dir_for(spec, runs_root)
     with RunDir(run_dir).lock():
-        result = _execute(spec, run_dir, data_dir, progress, log)
+        result = _execute(spec, run_dir, data_dir, progress, log, runs_root)
         if "audit" not in result:  # scored before results carried the sampler audit
             result["audit"] = summarize(RunDir(run_dir).read_audit())
             RunDir(run_dir).write_result(result)
@@ -69,7 +69,21 @@ def execute(spec: RunSpec, runs_root: Path, data_dir=None, progress: bool = True
     return {**result, "label": spec.label, "ground_truth": truth, "run_dir": str(run_dir)}
 
 
-def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dict:
+def fork_point(config) -> int | None:
+    """The epoch (0-based) whose checkpoint a paired run forks from: the one before the last
+    warm-up epoch (the last one is trained by the run itself, whose sampler acts at its end)."""
+    return config.warmup_epochs - 2 if config.warmup_epochs >= 2 else None
+
+
+def paired_uniform(config):
+    """The uniform run of the same seed and schedule: the other arm of a paired comparison."""
+    from harness.samplers import resolve_sampler_options
+
+    return config.replace(sampler="uniform", sampler_options=resolve_sampler_options("uniform", {}))
+
+
+def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log,
+             runs_root: Path | None = None) -> dict:
     from harness.analysis.correlate import correlate
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
@@ -82,6 +96,15 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log) -> dic
         log(f"reuse {spec.label} seed {spec.config.seed} ({rd.path})")
         return cached
     started = time.perf_counter()
+    if (not rd.has_checkpoint() and runs_root is not None and spec.config.sampler != "uniform"
+            and fork_point(spec.config) is not None):
+        partner = RunSpec(spec.label, paired_uniform(spec.config))
+        from harness.train.runner import fork_run
+
+        if fork_run(run_dir_for(partner, runs_root), fork_point(spec.config), spec.config,
+                    run_dir):
+            log(f"fork {spec.label} seed {spec.config.seed} from the uniform run's warm-up "
+                f"(epoch {fork_point(spec.config) + 1})")
     if not rd.is_done():
         resume = rd.has_config()
         log(f"{'resume' if resume else 'train'} {spec.label} seed {spec.config.seed} -> {run_dir}")

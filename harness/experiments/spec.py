@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.errors import HarnessError, did_you_mean
-from harness.train.config import RunConfig, resolve_config
+from harness.train.config import RunConfig, profile_overrides, resolve_config
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -79,6 +79,12 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
         if profile != "paper":
             sampler_options.update({"observe_every": 4, "probe_images": 16, "refresh_every": 20})
     sampler_options.update(options.pop("sampler_options", {}))
+    if sampler == "uniform":
+        # Keep the warm-up checkpoint the paired density runs of this seed fork from.
+        warmup = options.get("warmup_epochs") or profile_overrides(profile, space).get(
+            "warmup_epochs", 0)
+        if warmup >= 2:
+            options.setdefault("keep_checkpoints", (warmup - 2,))
     config = resolve_config(space, profile, benchmark=settings["benchmarks"][space], sampler=sampler,
                             sampler_options=sampler_options or None, seed=seed, **options)
     return RunSpec(label=label, config=config)

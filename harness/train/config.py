@@ -59,13 +59,16 @@ class RunConfig:
     amp: bool = False
     channels_last: bool = False
     num_threads: int | None = None
+    # Epochs (0-based) whose checkpoint is also kept as checkpoints/epoch_XXXX.pt, e.g. the end
+    # of a paired run's warm-up, which a density-sampler run of the same seed forks from.
+    keep_checkpoints: tuple = ()
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
 
     # Fields that say where or how a run executes, not what it computes: left out of the hash so
     # that a cache is shared across machines and data locations.
-    UNHASHED = ("device", "num_threads", "data_root", "download")
+    UNHASHED = ("device", "num_threads", "data_root", "download", "keep_checkpoints")
 
     def hash(self) -> str:
         relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED}
@@ -82,8 +85,9 @@ class RunConfig:
         if unknown:
             raise HarnessError(f"unknown run config field(s) {unknown}{did_you_mean(unknown[0], known)}")
         data = dict(data)
-        if "lr_milestones" in data:
-            data["lr_milestones"] = tuple(data["lr_milestones"])
+        for name in ("lr_milestones", "keep_checkpoints"):
+            if name in data:
+                data[name] = tuple(data[name])
         return cls(**data)
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
+from harness.io import atomic_torch_save
 from harness.progress import Progress
 from harness.rundir import RunDir
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
@@ -155,12 +156,53 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
                 scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
                 epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
             )
+            if epoch in cfg.keep_checkpoints:
+                shutil.copyfile(rd.checkpoint_path, rd.epoch_checkpoint_path(epoch))
             rd.write_audit(setup.sampler.audit())
         bar.close()
         rd.write_audit(setup.sampler.audit())
         rd.write_done({"epochs": cfg.epochs, "global_step": global_step,
                        "config_hash": cfg.hash(), "sampling_counts": setup.sampler.counts})
     return rd.path
+
+
+def fork_run(source: str | Path, epoch: int, cfg: RunConfig, run_dir: str | Path) -> bool:
+    """Start run `cfg` in `run_dir` from another run's kept checkpoint of `epoch`: the same
+    weights, optimizer, schedule, RNG states and sampler generator (common random numbers), so a
+    paired run need not train the shared warm-up again. The source must hold the same config up
+    to the sampler and its options, and `epoch` must lie in the warm-up of both (where every
+    sampler draws like uniform). Returns False (nothing written) when the source has no such
+    checkpoint; a later `train --resume` continues the forked run."""
+    src, rd = RunDir(source), RunDir(run_dir)
+    path = src.epoch_checkpoint_path(epoch)
+    if not path.is_file() or not src.has_config():
+        return False
+    other = read_config(src)
+    same = {k: v for k, v in other.to_dict().items() if k not in ("sampler", "sampler_options")}
+    mine = {k: v for k, v in cfg.to_dict().items() if k not in ("sampler", "sampler_options")}
+    diffs = [k for k in same if k not in RunConfig.UNHASHED and same[k] != mine.get(k)]
+    if diffs:
+        raise HarnessError(f"cannot fork {rd.path} from {src.path}: configs differ in {diffs}")
+    if not epoch + 1 < min(cfg.warmup_epochs, other.warmup_epochs) or epoch + 1 > cfg.epochs:
+        raise HarnessError(f"cannot fork at epoch {epoch + 1}: it must end before the last "
+                           "warm-up epoch of both runs")
+    with rd.lock():
+        if rd.has_checkpoint():
+            return False
+        state = load_checkpoint(path)
+        sampler = state["sampler"]
+        state["sampler"] = {"rng": sampler["rng"], "counts": sampler["counts"]}
+        state["config_hash"] = cfg.hash()
+        rd.write_config(config_record(cfg))
+        rd.clear_done()
+        rd.truncate_log(None)
+        for record in src.read_log():
+            if record.get("epoch", -1) <= epoch:
+                rd.append_log({**record, "forked_from": str(src.path)})
+        for snapshot_epoch in range(epoch + 1):
+            rd.snapshot_path(snapshot_epoch).unlink(missing_ok=True)
+        atomic_torch_save(rd.checkpoint_path, state)
+    return True
 
 
 def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, rd: RunDir,

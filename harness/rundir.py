@@ -109,6 +109,7 @@ class RunDir:
         return self.path / self.SNAPSHOTS
 
     def snapshot_path(self, epoch: int) -> Path:
+        """epoch -1 is the state before training (epoch_-001.json sorts first)."""
         return self.snapshot_dir / f"epoch_{epoch:04d}.json"
 
     @property
@@ -290,7 +291,7 @@ class RunDir:
             return []
         files = list(self.snapshot_dir.glob("epoch_*.json")) + \
             list(self.snapshot_dir.glob("epoch_*.json.gz"))
-        return sorted(files, key=lambda p: p.name.split(".")[0])
+        return sorted(files, key=lambda p: int(p.name.split(".")[0].split("_")[1]))
 
     def snapshots(self) -> list[dict]:
         return [_read_json(path, "snapshot") for path in self.snapshot_files()]

@@ -91,6 +91,10 @@ class Sampler:
     def observe_gradients(self, step: int, arch: Arch, supernet) -> None:
         """Called after backward and before the optimizer step, with gradients in place."""
 
+    def on_train_start(self, context: EpochContext) -> dict | None:
+        """Called once before the first epoch of a fresh run; may return a snapshot (epoch -1)."""
+        return None
+
     def on_epoch_end(self, epoch: int, context: EpochContext) -> dict | None:
         """Called after each epoch; may return a snapshot to record (e.g. densities)."""
         return None

@@ -117,6 +117,9 @@ class DebiasedOptions(DensityOptions):
                                                       "on for <= 100 networks")
     cka_layer: str | None = option(None, "module whose feature maps distance=cka compares "
                                    "(null = the last selected tensor's module)")
+    track_epochs: list[int] | None = option(None, "epochs completed (0 = before training) at "
+                                            "which warm-up densities are tracked; null = every "
+                                            "epoch")
 
 
 @register_sampler("debiased", "density-aware sampling (Debiased One-Shot NAS), enumerable spaces")
@@ -181,6 +184,9 @@ class DebiasedSampler(Sampler):
         """Resolve the tensor selection against the run's supernet (errors before training)."""
         self.feature_tensors(supernet)
         select_feature_tensors(supernet, None, self.opts.figure_set)
+
+    def _tracked(self, done: int) -> bool:
+        return self.opts.track_epochs is None or done in self.opts.track_epochs
 
     def recompute_every_for(self, epochs: int) -> int:
         """The recompute period of a run of `epochs` epochs (the option, or the automatic one)."""
@@ -274,6 +280,19 @@ class DebiasedSampler(Sampler):
         return (per_layer_mean_distance(probe), per_layer_mean_distance(train),
                 [self.space.key(a) for a in archs])
 
+    def on_train_start(self, context: EpochContext) -> dict | None:
+        """With density tracking on, the density of the untrained supernet (Table 6's epoch-0
+        row), as a snapshot of epoch -1; it never changes the draws."""
+        if not self.track_warmup or self.warmup_epochs == 0 or not self._tracked(0):
+            return None
+        alpha, means = self.compute_density(context)
+        return {"epoch": -1, "epochs": context.epochs, "fraction_of_training": 0.0,
+                "computed": True, "active": False,
+                "keys": [self.space.key(self.classes[i]) for i in self.computed],
+                "class_size": [int(s) for s in self.sizes[self.computed]],
+                "density": [float(a) for a in alpha], "feature_mean_distance": means or None,
+                "sample_counts": {}}
+
     def on_epoch_end(self, epoch: int, context: EpochContext) -> dict:
         started = time.perf_counter()
         done = epoch + 1
@@ -282,7 +301,7 @@ class DebiasedSampler(Sampler):
         # No draw follows the last epoch: recompute there only when densities are tracked.
         recompute = (after_warmup and (done - self.warmup_epochs) % every == 0
                      and (done < context.epochs or self.track_warmup))
-        track = (not after_warmup) and self.track_warmup
+        track = (not after_warmup) and self.track_warmup and self._tracked(done)
         probe_fig, train_fig, figure_keys = self._figures(context)
         snapshot: dict[str, Any] = {
             "epoch": epoch, "epochs": context.epochs, "recompute_every": every,

@@ -119,12 +119,16 @@ PROFILES: dict[str, dict[str, dict]] = {
         "nb201": {"benchmark": "nb201-fmnist"},
         "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
     },
+    # cpu: long enough for sampling to matter. Pooling: 5,000 supernet-train images at batch 64
+    # = 78 steps an epoch, 66 epochs = 5,148 steps (143 draws per architecture), a sixth of it
+    # (11 epochs) uniform warm-up as in the paper (50 of 300). NB-Macro: 4,000 images, 62 steps
+    # an epoch, 48 epochs = 2,976 steps, 8 warm-up epochs.
     "cpu": {
-        "*": {**_FMNIST, "subset": 10000, "epochs": 12, "warmup_epochs": 4, "batch_size": 128,
+        "*": {**_FMNIST, "subset": 10000, "epochs": 66, "warmup_epochs": 11, "batch_size": 64,
               "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000, "eval_images": 2000},
         "pooling": {"benchmark": "pooling-fmnist"},
-        "nb-macro": {"benchmark": "nb-macro-fmnist", "subset": 8000, "epochs": 10,
-                     "warmup_epochs": 3},
+        "nb-macro": {"benchmark": "nb-macro-fmnist", "subset": 8000, "epochs": 48,
+                     "warmup_epochs": 8},
         "nb201": {"benchmark": "nb201-fmnist"},
         "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
     },

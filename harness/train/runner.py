@@ -137,6 +137,10 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
         steps = setup.steps_per_epoch()
         bar = Progress(cfg.epochs * steps, f"train {rd.path.name}", enabled=progress,
                        initial=start_epoch * steps)
+        if start_epoch == 0:
+            snapshot = setup.sampler.on_train_start(setup.epoch_context(-1, rd.path))
+            if snapshot is not None:
+                rd.write_snapshot(-1, snapshot)
         for epoch in range(start_epoch, cfg.epochs):
             global_step = train_epoch(setup, cfg, epoch, global_step, rd, bar, stop_after_steps)
             snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, rd.path))

@@ -299,7 +299,7 @@ def test_bad_k_in_name(name):
 def test_list_metrics_is_default_set_and_round_trips():
     ms = list_metrics()
     assert [m.name for m in ms] == list(DEFAULT_METRICS)
-    assert len(ms) == 4 + 4 * 3
+    assert len(ms) == 4 + 5 * 3  # 4 fixed, 5 top-K families at 5, 10, 20%
     assert {m.family for m in ms} == set(FIXED) | set(TOPK_FAMILIES.names())
     for m in ms:
         assert isinstance(m, Metric)
@@ -468,3 +468,21 @@ def test_bootstrap_resamples_are_bounded_and_progress_is_reported():
     assert [d for d, _ in calls[:-1]] == list(range(1, 61))
     plain = score(x, y, metrics=["spearman"], n_resamples=30, seed=0)["spearman"]
     assert (plain.ci_low, plain.ci_high) == (res["spearman"].ci_low, res["spearman"].ci_high)
+
+
+def test_kendall_among_the_ground_truth_top_k_hand_worked():
+    """Scores rank the predicted top right but the true top wrong, and the other way round."""
+    from harness.analysis.metrics import get_metric
+
+    y = np.array([10.0, 9.0, 8.0, 7.0, 6.0, 5.0])  # truth: 0 best
+    x = np.array([1.0, 2.0, 3.0, 6.0, 5.0, 4.0])  # predicted top 3 = 3, 4, 5 (ordered right)
+    kt = get_metric("kt_at_gt_top_3")
+    kd = get_metric("kd_at_top_3")
+    assert kt(x, y) == pytest.approx(-1.0)  # among the true best 0, 1, 2 the order is reversed
+    assert kd(x, y) == pytest.approx(1.0)  # among the predicted top 3 it is right
+    assert kt.higher_is_better and "best ground-truth accuracy" in kt.definition
+    assert math.isnan(get_metric("kt_at_gt_top_1")(x, y))
+    # ties in accuracy at the boundary: input order decides, as documented
+    y2 = np.array([3.0, 2.0, 2.0, 1.0])
+    x2 = np.array([0.3, 0.2, 0.1, 0.0])
+    assert get_metric("kt_at_gt_top_2")(x2, y2) == pytest.approx(1.0)

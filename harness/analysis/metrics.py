@@ -231,6 +231,18 @@ def _kd_at_top(x: np.ndarray, y: np.ndarray, k_used: int) -> float:
     return _kendall_tau_b(x[top], y[top])
 
 
+def _true_top(y: np.ndarray, k_used: int) -> np.ndarray:
+    """Indices of the k_used most accurate architectures: y descending, ties in input order."""
+    return np.argsort(-y, kind="stable")[:k_used]
+
+
+def _kt_at_gt_top(x: np.ndarray, y: np.ndarray, k_used: int) -> float:
+    if k_used < 2:
+        return math.nan
+    top = _true_top(y, k_used)
+    return _kendall_tau_b(x[top], y[top])
+
+
 def _p_at_top(x: np.ndarray, y: np.ndarray, k_used: int) -> float:
     n = len(y)
     top = _predicted_top(x, k_used)
@@ -258,6 +270,17 @@ TOPK_FAMILIES.add(
         "Kendall tau-b between scores and accuracies among " + _PREDICTED_TOP + "; nan when fewer "
         "than 2 architectures.",
         _kd_at_top,
+    ),
+)
+TOPK_FAMILIES.add(
+    "kt_at_gt_top",
+    TopKFamily(
+        "kt_at_gt_top",
+        True,
+        "Kendall tau-b between scores and accuracies among the {k} architectures with the best "
+        "ground-truth accuracy (ties in accuracy broken by input order): does the supernet order "
+        "the truly best networks correctly (the paper's Figure 1)? nan when fewer than 2.",
+        _kt_at_gt_top,
     ),
 )
 TOPK_FAMILIES.add(
@@ -362,7 +385,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "weighted_tau",
 ) + tuple(
     f"{family}_{_k_suffix(frac, 'fraction')}"
-    for family in ("kd_at_top", "p_at_top", "br_at", "wr_at")
+    for family in ("kd_at_top", "kt_at_gt_top", "p_at_top", "br_at", "wr_at")
     for frac in DEFAULT_TOPK_FRACTIONS
 )
 
@@ -437,6 +460,7 @@ class MetricResult:
 _STATISTIC_NAMES = {
     "kendall_tau": "Kendall tau",
     "kd_at_top": "Kendall tau",
+    "kt_at_gt_top": "Kendall tau",
     "spearman": "Spearman rho",
     "pearson": "Pearson r",
     "weighted_tau": "weighted tau",
@@ -448,10 +472,13 @@ def undefined_reason(metric: Metric, x: np.ndarray, y: np.ndarray) -> str:
     what = _STATISTIC_NAMES.get(metric.family, metric.name)
     n = len(x)
     k_used = metric.k_used(n) if n else None
-    if metric.family == "kd_at_top" and k_used is not None and k_used < 2:
+    if metric.family in ("kd_at_top", "kt_at_gt_top") and k_used is not None and k_used < 2:
         return f"top K = {k_used} architecture: {what} needs at least 2, so it is undefined"
     xs, ys, where = x, y, ""
-    if k_used is not None:
+    if k_used is not None and metric.family == "kt_at_gt_top":
+        top = _true_top(y, k_used)
+        xs, ys, where = x[top], y[top], f" among the top {k_used} by ground truth"
+    elif k_used is not None:
         top = _predicted_top(x, k_used)
         xs, ys, where = x[top], y[top], f" among the top {k_used} by score"
     if len(xs) and np.all(xs == xs[0]):

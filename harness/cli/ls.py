@@ -1,4 +1,4 @@
-"""`nas-harness ls [spaces|benchmarks|metrics|samplers]`."""
+"""`nas-harness ls [spaces|benchmarks|metrics|samplers|experiments]`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 from harness.cli.options import json_option
 from harness.cli.output import echo_json
 
-KINDS = ("spaces", "benchmarks", "metrics", "samplers")
+KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments")
 
 
 def list_items(kind: str) -> list[dict]:
@@ -32,6 +32,12 @@ def list_items(kind: str) -> list[dict]:
             {"name": m.name, "higher_is_better": m.higher_is_better, "definition": m.definition}
             for m in list_metrics()
         ]
+    if kind == "experiments":
+        from harness.experiments.spec import ORDER, get_experiment, runs_for
+
+        return [{"name": n, "description": get_experiment(n).title,
+                 "runs": {p: len(runs_for(n, p)) for p in ("smoke", "cpu", "paper")}}
+                for n in ORDER]
     from harness.samplers import SAMPLERS
 
     return [{"name": n, "description": SAMPLERS.get(n).description,
@@ -56,6 +62,9 @@ def register(cli: click.Group) -> None:
                 hib = ""
                 if "higher_is_better" in item:
                     hib = " (higher is better)" if item["higher_is_better"] else " (lower is better)"
+                runs = item.get("runs")
+                if runs:
+                    extra += " (runs: " + ", ".join(f"{p} {n}" for p, n in runs.items()) + ")"
                 click.echo(f"  {item['name']:<22} {extra}{hib}")
                 for opt in item.get("options") or []:
                     default = "null" if opt["default"] is None else opt["default"]

@@ -90,7 +90,8 @@ class BootstrapProgress:
         tty = self._isatty()
         if finished:
             self._finished = True
-            if self._drawn or self.lines:
+            # Long work (`always`) always ends with its line, however fast it ran.
+            if self._drawn or self.lines or self.always:
                 self._emit(self._text(done, total, now), tty, final=True)
             return
         interval = self.tty_interval if tty else self.plain_interval

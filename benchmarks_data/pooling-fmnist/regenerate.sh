@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-benchmarks_data/staging/pooling-fmnist}
+mkdir -p "$OUT"
+for f in pooling-fmnist.runs.jsonl pooling-fmnist.json pooling-fmnist.csv; do
+  [ -e "$OUT/$f" ] || cp "benchmarks_data/pooling-fmnist/$f" "$OUT/$f"
+done
 seeds="0,1"
 for s in 2 3 4 5 6 7; do
   seeds="$seeds,$s"

@@ -197,3 +197,18 @@ def test_build_report_errors_and_converter(tmp_path):
     assert "<h1" in out and "<ul>" in out and "<code>x|y</code>" in out and "<a href=\"c\">b</a>" in out
     assert "<td>1</td><td style=\"text-align:center\">2</td>" in out
     assert "<th>a | b</th>" in out
+
+
+def test_paired_seeds_figure(tmp_path):
+    from harness.errors import HarnessError
+    from harness.experiments.figures import paired_seeds
+
+    results = [{"benchmark": "pooling-fmnist", "sampler": s, "seed": k, "label": f"pooling/{s}",
+                "metrics": {"kendall_tau": {"value": 0.1 * k + (0.05 if s == "debiased" else 0)}}}
+               for s in ("uniform", "debiased") for k in range(4)]
+    results.append({**results[0], "label": "pooling/tau=0.5", "sampler": "debiased"})  # ablation
+    out = paired_seeds(results, tmp_path / "paired.png")
+    assert out.is_file() and out.stat().st_size > 10_000
+    with pytest.raises(HarnessError, match="no results carry spearman"):
+        paired_seeds(results, tmp_path / "none.png", metric="spearman")
+    assert not (tmp_path / "none.png").exists()

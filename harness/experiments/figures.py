@@ -742,3 +742,71 @@ def _frequency_bars(run_dir: Path, totals: dict[str, Any], out) -> Path:
         ax.set_title(f"Total draws per architecture\n({run_dir.name}; {note}; from done.json)")
         ax.legend(loc="lower right")
         return _save(fig, out)
+
+
+# ---------------------------------------------------------------------------- paired seeds
+
+def paired_seeds(results: Iterable[Mapping], out: str | os.PathLike,
+                 metric: str = "kendall_tau", baseline: str = "uniform") -> Path:
+    """The comparison Table 3 makes, per seed: left, the metric of every seed of every arm
+    (points, with the mean and its 95% t interval); right, each sampler's paired difference from
+    the baseline per seed, with its mean, t interval and the design's minimum detectable
+    difference at 80% power (shaded). Drawn with seaborn."""
+    import seaborn as sns
+
+    from harness.analysis.power import mde, paired_difference
+
+    # One run per (benchmark, sampler, seed): the table's own runs (label space/sampler), not
+    # the ablations that share a sampler name.
+    rows = [{"benchmark": r["benchmark"], "sampler": r["sampler"], "seed": r["seed"],
+             "value": (r.get("metrics") or {}).get(metric, {}).get("value")} for r in results
+            if r.get("label", "").split("/")[-1] == r["sampler"]]
+    frame = pd.DataFrame(rows).dropna(subset=["value"])
+    if frame.empty:
+        raise HarnessError(f"paired_seeds: no results carry {metric}")
+    wide = frame.pivot_table(index=["benchmark", "seed"], columns="sampler", values="value")
+    diffs = []
+    for sampler in [c for c in wide.columns if c != baseline]:
+        if baseline not in wide.columns:
+            break
+        for (benchmark, seed), row in wide.iterrows():
+            if np.isfinite(row[sampler]) and np.isfinite(row[baseline]):
+                diffs.append({"benchmark": benchmark, "comparison": f"{sampler} - {baseline}",
+                              "seed": seed, "difference": row[sampler] - row[baseline]})
+    diff = pd.DataFrame(diffs)
+    with _rc():
+        fig = _new_figure(11, 4.6)
+        left, right = fig.subplots(1, 2)
+        sns.stripplot(data=frame, x="benchmark", y="value", hue="sampler", dodge=True,
+                      alpha=0.6, size=5, ax=left, legend=False)
+        sns.pointplot(data=frame, x="benchmark", y="value", hue="sampler", dodge=0.53,
+                      errorbar=("ci", 95), linestyle="none", markers="D", capsize=0.08, ax=left,
+                      estimator="mean", seed=0)
+        left.set_ylabel(metric.replace("_", " "))
+        left.set_title("per seed\n(mean with 95% interval)")
+        left.grid(alpha=0.3, axis="y")
+        if not diff.empty:
+            sns.stripplot(data=diff, x="benchmark", y="difference", hue="comparison", dodge=True,
+                          alpha=0.7, size=6, ax=right)
+            right.axhline(0.0, color="0.3", linewidth=1)
+            groups = list(diff.groupby(["benchmark", "comparison"]))
+            comparisons = list(dict.fromkeys(diff["comparison"]))
+            benchmarks = list(dict.fromkeys(diff["benchmark"]))
+            width = 0.8 / max(len(comparisons), 1)
+            for (benchmark, comparison), group in groups:
+                x = benchmarks.index(benchmark) - 0.4 + width * (comparisons.index(comparison) + 0.5)
+                stats = paired_difference(np.zeros(len(group)), group["difference"].to_numpy())
+                if stats["ci_low"] is not None:
+                    right.errorbar([x], [stats["mean_difference"]],
+                                   yerr=[[stats["mean_difference"] - stats["ci_low"]],
+                                         [stats["ci_high"] - stats["mean_difference"]]],
+                                   fmt="D", color="black", capsize=4)
+                    detectable = mde(stats["sd_difference"], len(group))
+                    if np.isfinite(detectable):
+                        right.fill_between([x - width / 2, x + width / 2], -detectable,
+                                           detectable, color="0.8", alpha=0.5, zorder=0)
+            right.set_title("paired difference per seed\n(grey: within the MDE at 80% power)")
+        right.set_ylabel(f"difference in {metric.replace('_', ' ')}")
+        right.grid(alpha=0.3, axis="y")
+        fig.suptitle("Samplers compared seed by seed (common random numbers)")
+        return _save(fig, out)

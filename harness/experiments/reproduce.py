@@ -81,6 +81,9 @@ def build_figure(name: str, results: list[dict], report_dir: Path, data_dir=None
             truth = load_benchmark(next(iter(chosen.values()))["benchmark"], data_dir)
             written.append(figures.fig1_rank_scatter(chosen, truth.frame,
                                                      report_dir / f"fig1_{space}.png"))
+            if "uniform" in seed0 and len(seed0) > 1:
+                written.append(figures.paired_seeds([r for r in results if r["space"] == space],
+                                                    report_dir / f"paired_{space}.png"))
             debiased = seed0.get("debiased")
             if debiased is not None:
                 target = report_dir / f"density_vs_accuracy_{space}.png"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from harness.errors import HarnessError
 from harness.experiments import tables
 from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
-from harness.io import atomic_write_json
+from harness.io import atomic_write_bytes, atomic_write_json
 from harness.rundir import RunDir, RunDirLocked
 
 
@@ -25,6 +26,11 @@ def archive_run(result: dict, report_dir: Path) -> dict:
     for name in RunDir.SMALL_FILES:
         if (source.path / name).is_file():
             shutil.copy2(source.path / name, target / name)
+    # Snapshots, gzip-compressed (RunDir reads both forms); deterministic bytes (mtime 0).
+    for snapshot in source.snapshot_files():
+        if snapshot.suffix == ".json":
+            packed = gzip.compress(snapshot.read_bytes(), mtime=0)
+            atomic_write_bytes(target / RunDir.SNAPSHOTS / (snapshot.name + ".gz"), packed)
     return {**result, "archive": str(Path("runs") / source.path.name)}
 
 

@@ -83,3 +83,30 @@ def test_unknown_target_and_profile_are_user_errors():
 
     with pytest.raises(HarnessError, match="did you mean 'table3'"):
         spec_module.get_experiment("tabel3")
+
+
+def test_reproduce_skips_a_locked_run_and_comes_back_to_it(monkeypatch):
+    from harness.experiments import reproduce as reproduce_module
+    from harness.rundir import RunDirLocked
+
+    specs = [spec_module.RunSpec(f"pooling/{s}", resolve_config("pooling", "smoke", sampler=s,
+                                                                 seed=0))
+             for s in ("uniform", "debiased")]
+    calls, locked_once = [], {"debiased"}
+
+    def fake_execute(spec, runs_root, data_dir, progress, log):
+        calls.append(spec.config.sampler)
+        if spec.config.sampler in locked_once:
+            locked_once.discard(spec.config.sampler)
+            raise RunDirLocked(runs_root, 4242)
+        log("trained")
+        return {"config_hash": spec.config.hash()}
+
+    monkeypatch.setattr(reproduce_module, "execute", fake_execute)
+    lines = []
+    results = reproduce_module.execute_all(list(reversed(specs)), "runs", None, False,
+                                           lines.append, poll_seconds=0.01)
+    assert calls == ["uniform", "debiased", "debiased"]  # uniform first; the locked one later
+    assert set(results) == {s.config.hash() for s in specs}
+    assert any("locked by pid 4242" in line for line in lines)
+    assert "run 1 of 2: trained" in lines and "run 2 of 2: trained" in lines

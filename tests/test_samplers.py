@@ -393,8 +393,12 @@ def pooling_run(tmp_path_factory):
 def test_debiased_end_to_end_writes_density_snapshots(pooling_run):
     _, run = pooling_run
     snaps = sorted((run / "snapshots").glob("epoch_*.json"))
-    assert [p.name for p in snaps] == ["epoch_0000.json", "epoch_0001.json", "epoch_0002.json"]
-    for path in snaps:
+    # epoch -1: the untrained supernet's density (tracked: 36 networks), before any draw
+    assert [p.name for p in snaps] == ["epoch_-001.json", "epoch_0000.json", "epoch_0001.json",
+                                       "epoch_0002.json"]
+    start = json.loads(snaps[0].read_text())
+    assert start["epoch"] == -1 and not start["active"] and len(start["density"]) == 36
+    for path in snaps[1:]:
         snap = json.loads(path.read_text())
         assert snap["active"] and len(snap["keys"]) == 36
         assert len(snap["density"]) == 36 and all(a > 0 for a in snap["density"])

@@ -298,3 +298,18 @@ def test_variance_explained_by_pattern_hand_worked():
     r2 = variance_explained_by_pattern([1, 3, 4, 6], [(0,), (0,), (1,), (1,)])
     assert r2 == pytest.approx(9 / 13)
     assert variance_explained_by_pattern([2, 2, 2], [(0,), (1,), (2,)]) is None
+
+
+def test_features_of_a_path_that_uses_none_of_the_selected_tensors_are_zero():
+    """NB-201: a cell path of skip/pool/none edges in the first three cells has no candidate
+    tensor there; with only those tensors requiring grad its loss has no graph to them."""
+    net = build_supernet("nb201", NetConfig(in_channels=1, input_size=8, width_mult=0.25,
+                                            cells_per_stage=1))
+    g = torch.Generator().manual_seed(0)
+    batch = (torch.randn(4, 1, 8, 8, generator=g), torch.randint(0, 10, (4,), generator=g))
+    tensors = select_feature_tensors(net, feature_set="groups3")
+    no_conv = (1, 4, 1, 0, 4, 1)  # skip / avg_pool / none edges only
+    with_conv = (3, 3, 3, 3, 3, 3)
+    feats = gradient_features(net, [no_conv, with_conv], batch, F.cross_entropy, tensors)
+    assert all(float(v[0].abs().sum()) == 0 for v in feats.values())
+    assert any(float(v[1].abs().sum()) > 0 for v in feats.values())

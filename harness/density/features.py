@@ -226,7 +226,10 @@ def gradient_features(supernet, archs: Sequence, batch: tuple, loss_fn: Callable
     with untouched(supernet, differentiate=params if only_selected_require_grad else None):
         for arch in archs:
             loss = loss_fn(supernet(x, tuple(arch)).float(), y)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            if loss.requires_grad:
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+            else:  # the path uses none of the selected tensors (e.g. no conv in those cells)
+                grads = (None,) * len(params)
             for index, ((name, p), g) in enumerate(zip(tensors, grads)):
                 vec = torch.zeros(p.numel(), device=device) if g is None else g.reshape(-1).float()
                 if projection is not None:

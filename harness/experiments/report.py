@@ -13,7 +13,6 @@ relative to the report folder).
 from __future__ import annotations
 
 import base64
-import html
 import json
 import mimetypes
 import os
@@ -184,22 +183,11 @@ def render_markdown(profile: str, report_dir: Path, fragments: list[Path], figur
 
 # ---------------------------------------------------------------------------- markdown -> HTML
 
-_LINK_TAIL = r"\(\s*<?([^()\s<>]+)>?(?:\s+\"([^\"]*)\")?\s*\)"
-_INLINE = re.compile(
-    r"`([^`]+)`"                              # 1 code span
-    r"|!\[([^\]]*)\]" + _LINK_TAIL +          # 2 alt, 3 src, 4 title
-    r"|\[([^\]]+)\]" + _LINK_TAIL +           # 5 text, 6 href, 7 title
-    r"|<(https?://[^>\s]+)>"                  # 8 autolink
-)
-_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+.!|-])")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_EM = re.compile(r"(?<![*\w])\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?![*\w])")
+def _markdown_parser():
+    """CommonMark with GFM tables (markdown-it-py); local images become data: URIs."""
+    from markdown_it import MarkdownIt
 
-
-def _text(segment: str) -> str:
-    out = html.escape(_ESCAPED.sub(r"\1", segment), quote=False)
-    out = _BOLD.sub(r"<strong>\1</strong>", out)
-    return _EM.sub(r"<em>\1</em>", out)
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _image_src(src: str, base_dir: Path | None) -> str:
@@ -211,144 +199,16 @@ def _image_src(src: str, base_dir: Path | None) -> str:
     return src
 
 
-def inline(text: str, base_dir: Path | None = None) -> str:
-    """Inline Markdown -> HTML: code spans, images (embedded when local), links, emphasis."""
-    out, pos = [], 0
-    for m in _INLINE.finditer(text):
-        out.append(_text(text[pos:m.start()]))
-        if m.group(1) is not None:
-            out.append(f"<code>{html.escape(m.group(1), quote=False)}</code>")
-        elif m.group(3) is not None:
-            title = f' title="{html.escape(m.group(4))}"' if m.group(4) else ""
-            src = html.escape(_image_src(m.group(3), base_dir))
-            out.append(f'<img src="{src}" alt="{html.escape(m.group(2))}"{title}>')
-        elif m.group(6) is not None:
-            title = f' title="{html.escape(m.group(7))}"' if m.group(7) else ""
-            out.append(f'<a href="{html.escape(m.group(6))}"{title}>'
-                       f"{inline(m.group(5), base_dir)}</a>")
-        else:
-            url = html.escape(m.group(8))
-            out.append(f'<a href="{url}">{url}</a>')
-        pos = m.end()
-    out.append(_text(text[pos:]))
-    return "".join(out)
-
-
-_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
-_NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*)$")
-_RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
-
-
-def _split_row(line: str) -> list[str]:
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|") and not line.endswith("\\|"):
-        line = line[:-1]
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)]
-
-
-def _alignments(separator: str) -> list[str | None]:
-    aligns = []
-    for cell in _split_row(separator):
-        left, right = cell.startswith(":"), cell.endswith(":")
-        aligns.append("center" if left and right else "right" if right else
-                      "left" if left else None)
-    return aligns
-
-
-def _table(header: str, separator: str, rows: list[str], base_dir: Path | None) -> str:
-    heads = _split_row(header)
-    aligns = _alignments(separator)
-    aligns += [None] * (len(heads) - len(aligns))
-
-    def cells(values: list[str], tag: str) -> str:
-        values = (values + [""] * len(heads))[:len(heads)]
-        styles = [f' style="text-align:{a}"' if a else "" for a in aligns]
-        return "".join(f"<{tag}{style}>{inline(v, base_dir)}</{tag}>"
-                       for v, style in zip(values, styles))
-
-    body = "".join(f"<tr>{cells(_split_row(r), 'td')}</tr>\n" for r in rows)
-    return (f"<table>\n<thead><tr>{cells(heads, 'th')}</tr></thead>\n"
-            f"<tbody>\n{body}</tbody>\n</table>")
-
-
-def _slug(text: str, used: set[str]) -> str:
-    base = re.sub(r"[^\w\- ]", "", re.sub(r"<[^>]+>", "", text)).strip().lower().replace(" ", "-")
-    slug, i = base or "section", 1
-    while slug in used:
-        i += 1
-        slug = f"{base}-{i}"
-    used.add(slug)
-    return slug
-
-
 def markdown_to_html(text: str, base_dir: Path | None = None) -> str:
-    """Block-level Markdown -> HTML fragment (see the module docstring for what is supported)."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    out: list[str] = []
-    paragraph: list[str] = []
-    used: set[str] = set()
-    i = 0
-
-    def flush() -> None:
-        if paragraph:
-            out.append(f"<p>{inline(' '.join(s.strip() for s in paragraph), base_dir)}</p>")
-            paragraph.clear()
-
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if not stripped:
-            flush()
-            i += 1
-        elif stripped.startswith("```"):
-            flush()
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith("```"):
-                j += 1
-            out.append("<pre><code>" + html.escape("\n".join(lines[i + 1:j]), quote=False)
-                       + "</code></pre>")
-            i = j + 1
-        elif m := _HEADING.match(line):
-            flush()
-            level, content = len(m.group(1)), inline(m.group(2), base_dir)
-            out.append(f'<h{level} id="{_slug(content, used)}">{content}</h{level}>')
-            i += 1
-        elif "|" in stripped and i + 1 < len(lines) and _SEPARATOR.match(lines[i + 1]) \
-                and "-" in lines[i + 1]:
-            flush()
-            j = i + 2
-            while j < len(lines) and lines[j].strip() and "|" in lines[j]:
-                j += 1
-            out.append(_table(line, lines[i + 1], lines[i + 2:j], base_dir))
-            i = j
-        elif _RULE.match(line):
-            flush()
-            out.append("<hr>")
-            i += 1
-        elif _BULLET.match(line) or _NUMBERED.match(line):
-            flush()
-            pattern, tag = (_BULLET, "ul") if _BULLET.match(line) else (_NUMBERED, "ol")
-            items = []
-            while i < len(lines) and (m := pattern.match(lines[i])):
-                items.append(f"<li>{inline(m.group(1), base_dir)}</li>")
-                i += 1
-            out.append(f"<{tag}>\n" + "\n".join(items) + f"\n</{tag}>")
-        elif stripped.startswith(">"):
-            flush()
-            quoted = []
-            while i < len(lines) and lines[i].strip().startswith(">"):
-                quoted.append(lines[i].strip()[1:].lstrip())
-                i += 1
-            out.append(f"<blockquote>{markdown_to_html(chr(10).join(quoted), base_dir)}</blockquote>")
-        else:
-            paragraph.append(line)
-            i += 1
-    flush()
-    return "\n".join(out)
+    """Markdown -> HTML body with markdown-it-py; images under base_dir are embedded, so the page
+    is self-contained."""
+    md = _markdown_parser()
+    tokens = md.parse(text)
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "image":
+                child.attrSet("src", _image_src(child.attrGet("src") or "", base_dir))
+    return md.renderer.render(tokens, md.options, {})
 
 
 CSS = """
@@ -370,12 +230,31 @@ blockquote { margin: 0; padding: 0 1em; color: #59636e; border-left: 4px solid #
 """
 
 
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ css }}</style>
+</head>
+<body>
+<main>
+{{ body }}
+</main>
+</body>
+</html>
+"""
+
+
 def render_html(markdown: str, title: str, base_dir: Path | None) -> str:
-    body = markdown_to_html(markdown, base_dir)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    """The self-contained page: a Jinja2 template around the rendered Markdown."""
+    from jinja2 import Environment
+    from markupsafe import Markup
+
+    template = Environment(autoescape=True).from_string(PAGE)
+    return template.render(title=title, css=Markup(CSS),
+                           body=Markup(markdown_to_html(markdown, base_dir)))
 
 
 # ---------------------------------------------------------------------------- entry point

@@ -185,7 +185,10 @@ def _merge_json(path: Path, new: dict) -> None:
 
         # A committed report names run directories relative to the working directory, never by
         # a machine's absolute path.
-        rows = [{**r, "run_dir": portable_path(r["run_dir"])} for r in merged.values()]
+        # Keep only runs archived beside this report: an entry left from an older
+        # reproduction (another config, its archive gone) would link nowhere.
+        rows = [{**r, "run_dir": portable_path(r["run_dir"])} for r in merged.values()
+                if r.get("archive") and (path.parent / r["archive"]).is_dir()]
         atomic_write_json(path, sorted(rows, key=lambda r: (r["label"], r["seed"])))
     else:
         atomic_write_json(path, merged)

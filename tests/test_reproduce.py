@@ -110,3 +110,26 @@ def test_reproduce_skips_a_locked_run_and_comes_back_to_it(monkeypatch):
     assert set(results) == {s.config.hash() for s in specs}
     assert any("locked by pid 4242" in line for line in lines)
     assert "run 1 of 2: trained" in lines and "run 2 of 2: trained" in lines
+
+
+def test_a_changed_ground_truth_rescores_cached_runs(tiny_setup, tmp_path):
+    """Predictions stand; the scores follow the table (its sha256 is part of the cache check)."""
+    data_dir, runs_root, report = tiny_setup / "data", tiny_setup / "runs", tiny_setup / "report"
+    reproduce(["table3"], "smoke", runs_root, report, data_dir=data_dir, progress=False,
+              log=lambda _m: None)
+    first = json.loads((report / "runs.json").read_text())
+    table = data_dir / "pooling-fmnist" / "pooling-fmnist.csv"
+    frame = pd.read_csv(table, dtype={"key": str})
+    frame["accuracy"] = frame["accuracy"].to_numpy()[::-1]  # a different ranking
+    frame.to_csv(table, index=False)
+    lines = []
+    reproduce(["table3"], "smoke", runs_root, report, data_dir=data_dir, progress=False,
+              log=lines.append)
+    second = json.loads((report / "runs.json").read_text())
+    assert any("rescore" in line for line in lines)
+    before = {r["config_hash"]: r for r in first}
+    for r in second:
+        old = before[r["config_hash"]]
+        assert r["ground_truth"]["sha256"] != old["ground_truth"]["sha256"]
+        assert r["metrics"]["kendall_tau"]["value"] != old["metrics"]["kendall_tau"]["value"]
+        assert r["train_seconds"] == old["train_seconds"]

@@ -694,27 +694,31 @@ def _frequency_heatmap(run_dir: Path, snaps: list[dict], out) -> Path:
     index = {k: i for i, k in enumerate(keys)}
     data = per_epoch[[index[k] for k in shown_keys]]
     epochs = [s["epoch"] + 1 for s in snaps]
+    import seaborn as sns
     from matplotlib import colormaps
+    from matplotlib.colors import BoundaryNorm
 
+    # Counts are integers: a discrete scale, one colour per count up to 12, then binned.
+    top = int(max(data.max(), 1))
+    bounds = (np.arange(-0.5, top + 1.5, 1.0) if top <= 12
+              else np.unique(np.round(np.linspace(-0.5, top + 0.5, 13))))
+    cmap = colormaps["magma"].resampled(len(bounds) - 1)
     with _rc():
         height = max(4.5, 0.2 * len(shown_keys) + 1.8)
         fig = _new_figure(10, height)
         ax = fig.subplots()
-        image = ax.imshow(data, aspect="auto", interpolation="nearest", cmap=colormaps["magma"],
-                          extent=(0.5, len(epochs) + 0.5, len(shown_keys) - 0.5, -0.5))
-        ax.set_yticks(range(len(shown_keys)))
-        ax.set_yticklabels(shown_keys, fontsize=FONT_SIZE - 1)
-        step = max(1, math.ceil(len(epochs) / 20))
-        ticks = list(range(1, len(epochs) + 1, step))
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([str(epochs[t - 1]) for t in ticks])
+        frame = pd.DataFrame(data, index=shown_keys, columns=epochs)
+        sns.heatmap(frame, ax=ax, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N),
+                    cbar_kws={"label": "draws in the epoch (paths)", "pad": 0.01,
+                              "ticks": np.round((bounds[:-1] + bounds[1:]) / 2).astype(int)},
+                    linewidths=0, xticklabels=max(1, math.ceil(len(epochs) / 20)),
+                    yticklabels=True)
+        ax.tick_params(axis="y", labelsize=FONT_SIZE - 1)
         if len(shown_keys) < len(keys):
-            ax.axhline(HEATMAP_KEEP - 0.5, color="white", linewidth=2)
+            ax.axhline(HEATMAP_KEEP, color="white", linewidth=2)
         ax.set_xlabel("epoch (draws counted at the end of each epoch)")
         ax.set_ylabel("architecture (sorted by total draws)")
         ax.set_title(f"Draws per architecture and epoch\n({run_dir.name}; {note})")
-        colorbar = fig.colorbar(image, ax=ax, pad=0.01)
-        colorbar.set_label("draws in the epoch (paths)")
         return _save(fig, out)
 
 

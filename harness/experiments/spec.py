@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.errors import HarnessError, did_you_mean
+from harness.profiles import NAMES as PROFILES
+from harness.profiles import SETTINGS, SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE6_LENGTH
 from harness.train.config import RunConfig, profile_overrides, resolve_config
-
-PROFILES = ("smoke", "cpu", "paper")
 
 
 @dataclass(frozen=True)
@@ -36,30 +36,6 @@ class Experiment:
     title: str
     runs: dict = field(default_factory=dict)  # profile -> list[RunSpec]
     uses: tuple = ()  # other experiments whose runs this one reads (e.g. topk reads table3)
-
-
-# Per-profile settings of the experiments: seeds, benchmarks, and sampler options that make the
-# cpu / smoke budgets hold (e.g. NAS-Bench-Macro densities on a subset of networks on a CPU).
-SETTINGS = {
-    "smoke": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling-fmnist"},
-              "debiased": {"tau": 7.0}, "epochs": None},
-    "cpu": {"seeds": (0, 1, 2),
-            "benchmarks": {"pooling": "pooling-fmnist", "nb-macro": "nb-macro-fmnist"},
-            "debiased": {"tau": 7.0}, "epochs": None},
-    "paper": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling", "nb-macro": "nb-macro"},
-              "debiased": {"tau": 7.0}, "epochs": None},
-}
-# Space-specific sampler options per profile. The paper profile computes NAS-Bench-Macro
-# densities on all 3,969 networks (no imputation); the CPU profiles compute a seeded subset and
-# give the other networks their nearest computed network's density (`max_archs`).
-# A full NB-Macro recompute is 3,969 forward + backward passes on the 512-image probe, about as
-# much as the whole 70-epoch training (`nas-harness bench --only density-overhead`): no period
-# keeps it within 10%; every 25 epochs (at the end of warm-up and at epoch 45) costs about 2x.
-SPACE_SAMPLER_OPTIONS = {
-    ("paper", "nb-macro"): {"recompute_every": 25},
-    ("cpu", "nb-macro"): {"max_archs": 256, "recompute_every": 2},
-    ("smoke", "nb-macro"): {"max_archs": 64, "recompute_every": 1},
-}
 
 
 def run(profile: str, space: str, sampler: str, seed: int, label: str, **options) -> RunSpec:
@@ -90,7 +66,6 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
     return RunSpec(label=label, config=config)
 
 
-TABLE3_CPU_SEEDS = {"pooling": 8, "nb-macro": 3}
 
 
 def table3_runs(profile: str) -> list[RunSpec]:
@@ -135,7 +110,6 @@ def table5_runs(profile: str) -> list[RunSpec]:
 # learning rate (so the density does not settle because the rate reaches 0), densities are
 # tracked at those epochs, and "convergence" is the density at the end of a run a third longer
 # than the profile's (never one of the tracked rows, so no row is 1 by construction).
-TABLE6_LENGTH = {"smoke": 3, "cpu": 66, "paper": 300}
 PAPER_TABLE6_EPOCHS = (0, 5, 10, 50, 100, 200, 300)
 
 

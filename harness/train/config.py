@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError, did_you_mean
+from harness.profiles import PROFILES  # the run-config overrides of every profile
 
 
 @dataclass(frozen=True)
@@ -105,46 +106,6 @@ def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
         else:
             out.append(f"{name}: {a[name]!r} -> {b.get(name)!r}")
     return out
-
-
-# Profiles: named overrides per space. `paper` is the published recipe (for a GPU), `cpu` the
-# Fashion-MNIST mini benchmark (about an hour a table on 2 cores), `smoke` a few minutes for CI.
-_FMNIST = {"dataset": "fashion-mnist", "download": False}
-PROFILES: dict[str, dict[str, dict]] = {
-    "smoke": {
-        "*": {**_FMNIST, "subset": 3000, "epochs": 4, "warmup_epochs": 2, "batch_size": 128,
-              "lr": 0.05, "width_mult": 0.25, "eval_batch_size": 500},
-        "pooling": {"benchmark": "pooling-fmnist"},
-        "nb-macro": {"benchmark": "nb-macro-fmnist"},
-        "nb201": {"benchmark": "nb201-fmnist"},
-        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
-    },
-    # cpu: long enough for sampling to matter. Pooling: 5,000 supernet-train images at batch 64
-    # = 78 steps an epoch, 66 epochs = 5,148 steps (143 draws per architecture), a sixth of it
-    # (11 epochs) uniform warm-up as in the paper (50 of 300). NB-Macro: 4,000 images, 62 steps
-    # an epoch, 48 epochs = 2,976 steps, 8 warm-up epochs.
-    "cpu": {
-        "*": {**_FMNIST, "subset": 10000, "epochs": 66, "warmup_epochs": 11, "batch_size": 64,
-              "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000, "eval_images": 2000},
-        "pooling": {"benchmark": "pooling-fmnist"},
-        "nb-macro": {"benchmark": "nb-macro-fmnist", "subset": 8000, "epochs": 48,
-                     "warmup_epochs": 8},
-        "nb201": {"benchmark": "nb201-fmnist"},
-        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
-    },
-    "paper": {
-        "*": {"dataset": "cifar10", "download": True, "augment": True, "device": "cuda",
-              "amp": True, "channels_last": True},
-        "pooling": {"benchmark": "pooling", "epochs": 300, "warmup_epochs": 50, "batch_size": 512,
-                    "lr": 0.1, "weight_decay": 1e-3, "lr_schedule": "cosine"},
-        "nb-macro": {"benchmark": "nb-macro", "epochs": 70, "warmup_epochs": 20, "batch_size": 512,
-                     "lr": 0.1, "weight_decay": 5e-4, "lr_schedule": "cosine"},
-        "nb201": {"benchmark": "nb201-cifar10", "epochs": 250, "warmup_epochs": 50,
-                  "batch_size": 256, "lr": 0.05, "weight_decay": 5e-4},
-        "mobilenet": {"dataset": "imagenet", "epochs": 120, "warmup_epochs": 20,
-                      "batch_size": 512, "lr": 0.1, "weight_decay": 4e-5, "resize": 224},
-    },
-}
 
 
 def profile_overrides(profile: str, space: str) -> dict:

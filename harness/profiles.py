@@ -1,0 +1,80 @@
+"""The profiles, in one place: `smoke` (minutes, CI), `cpu` (Fashion-MNIST mini benchmarks on a
+laptop) and `paper` (the published recipes, for a GPU).
+
+PROFILES    run-config overrides per profile and space (the trainer applies them)
+SETTINGS    what the experiments run under each profile: seeds, benchmarks, sampler options
+SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE6_LENGTH: per-experiment sizing
+
+Plain data: the trainer (`harness.train.config`) and the experiments (`harness.experiments.spec`)
+read it; it imports nothing of the harness.
+"""
+
+from __future__ import annotations
+
+NAMES = ("smoke", "cpu", "paper")
+
+# Profiles: named overrides per space. `paper` is the published recipe (for a GPU), `cpu` the
+# Fashion-MNIST mini benchmark (about an hour a table on 2 cores), `smoke` a few minutes for CI.
+_FMNIST = {"dataset": "fashion-mnist", "download": False}
+PROFILES: dict[str, dict[str, dict]] = {
+    "smoke": {
+        "*": {**_FMNIST, "subset": 3000, "epochs": 4, "warmup_epochs": 2, "batch_size": 128,
+              "lr": 0.05, "width_mult": 0.25, "eval_batch_size": 500},
+        "pooling": {"benchmark": "pooling-fmnist"},
+        "nb-macro": {"benchmark": "nb-macro-fmnist"},
+        "nb201": {"benchmark": "nb201-fmnist"},
+        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
+    },
+    # cpu: long enough for sampling to matter. Pooling: 5,000 supernet-train images at batch 64
+    # = 78 steps an epoch, 66 epochs = 5,148 steps (143 draws per architecture), a sixth of it
+    # (11 epochs) uniform warm-up as in the paper (50 of 300). NB-Macro: 4,000 images, 62 steps
+    # an epoch, 48 epochs = 2,976 steps, 8 warm-up epochs.
+    "cpu": {
+        "*": {**_FMNIST, "subset": 10000, "epochs": 66, "warmup_epochs": 11, "batch_size": 64,
+              "lr": 0.05, "width_mult": 0.5, "eval_batch_size": 1000, "eval_images": 2000},
+        "pooling": {"benchmark": "pooling-fmnist"},
+        "nb-macro": {"benchmark": "nb-macro-fmnist", "subset": 8000, "epochs": 48,
+                     "warmup_epochs": 8},
+        "nb201": {"benchmark": "nb201-fmnist"},
+        "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
+    },
+    "paper": {
+        "*": {"dataset": "cifar10", "download": True, "augment": True, "device": "cuda",
+              "amp": True, "channels_last": True},
+        "pooling": {"benchmark": "pooling", "epochs": 300, "warmup_epochs": 50, "batch_size": 512,
+                    "lr": 0.1, "weight_decay": 1e-3, "lr_schedule": "cosine"},
+        "nb-macro": {"benchmark": "nb-macro", "epochs": 70, "warmup_epochs": 20, "batch_size": 512,
+                     "lr": 0.1, "weight_decay": 5e-4, "lr_schedule": "cosine"},
+        "nb201": {"benchmark": "nb201-cifar10", "epochs": 250, "warmup_epochs": 50,
+                  "batch_size": 256, "lr": 0.05, "weight_decay": 5e-4},
+        "mobilenet": {"dataset": "imagenet", "epochs": 120, "warmup_epochs": 20,
+                      "batch_size": 512, "lr": 0.1, "weight_decay": 4e-5, "resize": 224},
+    },
+}
+
+
+# Per-profile settings of the experiments: seeds, benchmarks, and sampler options that make the
+# cpu / smoke budgets hold (e.g. NAS-Bench-Macro densities on a subset of networks on a CPU).
+SETTINGS = {
+    "smoke": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling-fmnist"},
+              "debiased": {"tau": 7.0}, "epochs": None},
+    "cpu": {"seeds": (0, 1, 2),
+            "benchmarks": {"pooling": "pooling-fmnist", "nb-macro": "nb-macro-fmnist"},
+            "debiased": {"tau": 7.0}, "epochs": None},
+    "paper": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling", "nb-macro": "nb-macro"},
+              "debiased": {"tau": 7.0}, "epochs": None},
+}
+# Space-specific sampler options per profile. The paper profile computes NAS-Bench-Macro
+# densities on all 3,969 networks (no imputation); the CPU profiles compute a seeded subset and
+# give the other networks their nearest computed network's density (`max_archs`).
+# A full NB-Macro recompute is 3,969 forward + backward passes on the 512-image probe, about as
+# much as the whole 70-epoch training (`nas-harness bench --only density-overhead`): no period
+# keeps it within 10%; every 25 epochs (at the end of warm-up and at epoch 45) costs about 2x.
+SPACE_SAMPLER_OPTIONS = {
+    ("paper", "nb-macro"): {"recompute_every": 25},
+    ("cpu", "nb-macro"): {"max_archs": 256, "recompute_every": 2},
+    ("smoke", "nb-macro"): {"max_archs": 64, "recompute_every": 1},
+}
+
+TABLE3_CPU_SEEDS = {"pooling": 8, "nb-macro": 3}
+TABLE6_LENGTH = {"smoke": 3, "cpu": 66, "paper": 300}

@@ -40,8 +40,10 @@ def tiny_setup(tmp_path, monkeypatch):
             specs.append(spec_module.RunSpec(f"pooling/{sampler}", cfg))
         return specs
 
+    real = spec_module.EXPERIMENTS["table3"]
     monkeypatch.setitem(spec_module.EXPERIMENTS, "table3",
-                        spec_module.Experiment("table3", "Table 3 (tiny)", {"smoke": tiny_runs}))
+                        spec_module.Experiment("table3", "Table 3 (tiny)", {"smoke": tiny_runs},
+                                               build=real.build))
     return tmp_path
 
 

@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
 from harness.experiments import tables
 from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
@@ -72,50 +71,6 @@ def _by_label(results: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def build_figure(name: str, results: list[dict], report_dir: Path, data_dir=None) -> list[Path]:
-    from harness.benchmarks import load_benchmark
-    from harness.experiments import figures
-
-    written = []
-    if name == "fig1":
-        for space in sorted({r["space"] for r in results}):
-            seed0 = {r["sampler"]: r for r in results if r["space"] == space and r["seed"] == min(
-                x["seed"] for x in results if x["space"] == space)}
-            chosen = {s: seed0[s] for s in ("uniform", "debiased") if s in seed0}
-            if len(chosen) < 1:
-                continue
-            truth = load_benchmark(next(iter(chosen.values()))["benchmark"], data_dir)
-            written.append(figures.fig1_rank_scatter(chosen, truth.frame,
-                                                     report_dir / f"fig1_{space}.png"))
-            if "uniform" in seed0 and len(seed0) > 1:
-                written.append(figures.paired_seeds([r for r in results if r["space"] == space],
-                                                    report_dir / f"paired_{space}.png"))
-            debiased = seed0.get("debiased")
-            if debiased is not None:
-                target = report_dir / f"density_vs_accuracy_{space}.png"
-                try:
-                    written.append(figures.density_vs_accuracy(debiased["run_dir"], truth.frame,
-                                                               space, target))
-                except HarnessError as exc:  # e.g. densities computed on a subset the GT misses
-                    target.unlink(missing_ok=True)
-                    print(f"density vs accuracy ({space}) skipped: {exc}")
-                written.append(figures.sampling_frequency(
-                    debiased["run_dir"], report_dir / f"sampling_frequency_{space}.png"))
-    elif name == "fig2":
-        for r in results[:1]:
-            written.append(figures.fig2_layer_distances(r["run_dir"], report_dir / "fig2.png"))
-    elif name == "table5":
-        agg = tables.aggregate(results, "kendall_tau")
-        from harness.experiments import paper
-
-        rows = [{"tau": float(a["label"].split("=")[1]), "kendall_mean": a["mean"],
-                 "ci_low": a["ci_low"], "ci_high": a["ci_high"],
-                 "paper": paper.TABLE5.get(float(a["label"].split("=")[1]))} for a in agg]
-        if rows:
-            written.append(figures.tau_vs_temperature(rows, report_dir / "tau_vs_temperature.png"))
-    return written
-
-
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None) -> dict:
@@ -150,18 +105,9 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
         if not results and specs == []:
             log(f"{name}: no runs under the {profile} profile; skipped")
             continue
-        if name in ("table3", "table4", "table5", "table6", "topk"):
-            builder = getattr(tables, name)
-            built[name] = builder(results, profile, report_dir)
-        elif name == "search":
-            from harness.experiments.search_table import search_table
-
-            built[name] = search_table(results, profile, report_dir, data_dir)
-        if name in ("table3", "fig1", "fig2", "table5"):
-            if name == "table3" or name == "fig1":
-                build_figure("fig1", results, report_dir, data_dir)
-            else:
-                build_figure(name, results, report_dir, data_dir)
+        table = experiment.build(results, profile, report_dir, data_dir)
+        if table is not None:
+            built[name] = table
         log(f"{name}: {experiment.title} -> {report_dir}")
     elapsed = time.perf_counter() - started
     _merge_json(report_dir / "runs.json", {r["config_hash"]: r for r in all_results.values()})

@@ -8,9 +8,11 @@ what was interrupted. Tables and figures are functions of the cached results (ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.errors import HarnessError, did_you_mean
+from harness.experiments import builders
 from harness.profiles import NAMES as PROFILES
 from harness.profiles import SETTINGS, SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE6_LENGTH
 from harness.train.config import RunConfig, profile_overrides, resolve_config
@@ -32,10 +34,14 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Experiment:
+    """One table or figure, as complete data: the runs it needs under each profile and the
+    function that builds it from their results (harness.experiments.builders)."""
+
     name: str
     title: str
-    runs: dict = field(default_factory=dict)  # profile -> list[RunSpec]
+    runs: dict = field(default_factory=dict)  # profile -> (profile -> list[RunSpec])
     uses: tuple = ()  # other experiments whose runs this one reads (e.g. topk reads table3)
+    build: Callable | None = None  # (results, profile, report_dir, data_dir) -> table or None
 
 
 def run(profile: str, space: str, sampler: str, seed: int, label: str, **options) -> RunSpec:
@@ -134,18 +140,25 @@ def table6_runs(profile: str) -> list[RunSpec]:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def _add(name: str, title: str, builder, uses: tuple = ()) -> None:
-    EXPERIMENTS[name] = Experiment(name, title, {p: builder for p in PROFILES}, uses)
+def _add(name: str, title: str, runs, build, uses: tuple = ()) -> None:
+    EXPERIMENTS[name] = Experiment(name, title, {p: runs for p in PROFILES}, uses, build)
 
 
-_add("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)", table3_runs)
-_add("table4", "Table 4: density estimator, inverse mean distance vs KDE", table4_runs)
-_add("table5", "Table 5: sampling temperature", table5_runs)
-_add("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence", table6_runs)
-_add("topk", "Top-K table: KD@top-K, P@top-K, BR@K at 5/10/20%", table3_runs, ("table3",))
-_add("search", "Search: ground truth of the architecture each strategy picks", table3_runs, ("table3",))
-_add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, ("table3",))
-_add("fig2", "Figure 2: per-layer gradient cosine distance over training", table6_runs, ("table6",))
+_add("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)", table3_runs,
+     builders.build_table3)
+_add("table4", "Table 4: density estimator, inverse mean distance vs KDE", table4_runs,
+     builders.build_table4)
+_add("table5", "Table 5: sampling temperature", table5_runs, builders.build_table5)
+_add("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence", table6_runs,
+     builders.build_table6)
+_add("topk", "Top-K table: KD@top-K, KT@GT-top-K, P@top-K, BR@K at 5/10/20%", table3_runs,
+     builders.build_topk, ("table3",))
+_add("search", "Search: ground truth of the architecture each strategy picks", table3_runs,
+     builders.build_search, ("table3",))
+_add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, builders.build_fig1,
+     ("table3",))
+_add("fig2", "Figure 2: per-tensor gradient cosine distance over training", table6_runs,
+     builders.build_fig2, ("table6",))
 
 ORDER = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2"]
 

@@ -2,7 +2,7 @@
 
 Pure tensors in, tensors / arrays out; no training loop here.
 
-  features.py    per-architecture gradients of the shared weights of early layers, on one batch,
+  features.py    per-architecture gradients of selected weight tensors (one tensor, one layer),
                  without touching weights, .grad, optimizer state or BN running statistics;
                  a seeded Gaussian (Johnson-Lindenstrauss) projection to a fixed dimension
   distances.py   cosine (per layer, then averaged), Hamming and linear-CKA distance matrices
@@ -21,16 +21,14 @@ from harness.density.distances import (
 )
 from harness.density.estimators import ESTIMATORS, estimate_density, inverse_mean_distance, kde
 from harness.density.features import (
-    DEFAULT_EARLY_LAYERS,
     GaussianProjection,
     gradient_features,
-    select_layer_groups,
+    select_feature_tensors,
 )
 from harness.density.mapping import MAPPINGS, density_logits, sampling_probabilities
 from harness.density.prototypes import OnlinePrototypes
 
 __all__ = [
-    "DEFAULT_EARLY_LAYERS",
     "ESTIMATORS",
     "MAPPINGS",
     "GaussianProjection",
@@ -46,5 +44,5 @@ __all__ = [
     "kde",
     "layer_averaged_cosine",
     "sampling_probabilities",
-    "select_layer_groups",
+    "select_feature_tensors",
 ]

@@ -45,8 +45,6 @@ from harness.errors import HarnessError
 from harness.nets.batchnorm import bn_mode
 
 FEATURE_SETS = ("shared", "early", "groups3", "all")
-# Kept for the old reading (the first three searchable layer groups).
-DEFAULT_EARLY_LAYERS = 3
 
 
 def _listing(names: Sequence[str], limit: int = 30) -> str:
@@ -86,22 +84,6 @@ def select_feature_tensors(supernet, layers: Sequence[str] | None = None,
         picked.update(dict.fromkeys(matches))
     order = {n: i for i, (n, _) in enumerate(tensors)}
     return [(n, by_name[n]) for n in sorted(picked, key=order.__getitem__)]
-
-
-def select_layer_groups(supernet, layers: Sequence[str] | None = None
-                        ) -> list[tuple[str, list[torch.nn.Parameter]]]:
-    """(name, params) of layer groups (whole searchable positions); None = the first three."""
-    groups = supernet.layer_groups()
-    if layers is None:
-        return groups[:DEFAULT_EARLY_LAYERS]
-    by_name = dict(groups)
-    unknown = [name for name in layers if name not in by_name]
-    if unknown:
-        raise HarnessError(f"unknown layer group(s) {unknown} for {type(supernet).__name__}; "
-                           f"known: {', '.join(by_name)}")
-    if not layers:
-        raise HarnessError("layers: select at least one layer group")
-    return [(name, by_name[name]) for name in layers]
 
 
 @contextmanager

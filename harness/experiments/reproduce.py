@@ -64,13 +64,6 @@ def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool,
     return results
 
 
-def _by_label(results: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in results:
-        out.setdefault(r["label"], []).append(r)
-    return out
-
-
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None) -> dict:

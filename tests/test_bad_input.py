@@ -395,6 +395,17 @@ def c_train_probe_larger_than_split(ctx):
     return train_args(ctx, "--sampler", "debiased", "--subset", 200)
 
 
+def c_reproduce_seed_not_in_design(ctx):
+    return ["reproduce", "table3", "--profile", "cpu", "--seeds", "99", "--out", ctx.tmp / "out",
+            "--runs-dir", ctx.tmp / "runs"]
+
+
+def c_reproduce_seeds_malformed(ctx):
+    ctx.left_behind.append(ctx.tmp / "runs")
+    return ["reproduce", "table3", "--profile", "cpu", "--seeds", "0,x", "--out", ctx.tmp / "out",
+            "--runs-dir", ctx.tmp / "runs"]
+
+
 # (id, setup, fragments the error line must contain, --out relative to the scratch folder,
 #  how to run: "cli" | "subprocess", marks)
 CASES = [
@@ -458,6 +469,10 @@ CASES = [
      ()),
     ("train-probe-larger-than-split", c_train_probe_larger_than_split, ["probe_size"], "out", "cli",
      ()),
+    ("reproduce-seed-not-in-design", c_reproduce_seed_not_in_design, ["no run of table3",
+                                                                      "seed 99"], "out", "cli", ()),
+    ("reproduce-seeds-malformed", c_reproduce_seeds_malformed, ["--seeds '0,x'"], "out", "cli",
+     ()),
 ]
 
 
@@ -516,7 +531,7 @@ def test_bad_input(setup, fragments, out, how, tmp_path, monkeypatch, data_dir, 
 
 def test_case_count():
     # The table above; the report of this change quotes the number.
-    assert len(CASES) == 43
+    assert len(CASES) == 45
     assert len({case[0] for case in CASES}) == len(CASES)
 
 

@@ -379,3 +379,20 @@ def test_long_correlate_shows_progress_on_stderr(data_dir, m1_predictions):
                  "--metric", "spearman", "--bootstrap", 2000)
     assert "bootstrap 2000 of 2000" in result.stderr and "done in" in result.stderr
     assert "spearman" in result.stdout and "bootstrap" not in result.stdout
+
+
+@pytest.mark.parametrize("text, seeds", [("0,1", (0, 1)), ("0-3", (0, 1, 2, 3)),
+                                         ("2, 0-1,2", (2, 0, 1)), ("7", (7,))])
+def test_parse_seeds_lists_and_ranges(text, seeds):
+    from harness.cli.options import parse_seeds
+
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "x", "3-1", "-1", "0,,a", "1-2-3"])
+def test_parse_seeds_rejects_with_one_clear_error(text):
+    from harness.cli.options import parse_seeds
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="--seeds"):
+        parse_seeds(text)

@@ -17,7 +17,8 @@ from harness.benchmarks import load_benchmark
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 REPORTS = REPO_ROOT / "reports"
-ARCHIVED = sorted(p.parent for p in REPORTS.glob("*/table3.csv") if (p.parent / "runs").is_dir())
+# Nested reports too (e.g. reports/cpu/pilot, the pilot the cpu design was sized from).
+ARCHIVED = sorted(p.parent for p in REPORTS.glob("**/table3.csv") if (p.parent / "runs").is_dir())
 
 
 def archived_results(report: Path) -> list[dict]:
@@ -27,7 +28,7 @@ def archived_results(report: Path) -> list[dict]:
 
 
 @pytest.mark.skipif(not ARCHIVED, reason="no committed report with archived runs")
-@pytest.mark.parametrize("report", ARCHIVED, ids=[p.name for p in ARCHIVED])
+@pytest.mark.parametrize("report", ARCHIVED, ids=[str(p.relative_to(REPORTS)) for p in ARCHIVED])
 def test_table3_recomputed_from_archived_predictions(report, data_dir, monkeypatch):
     monkeypatch.setenv("HARNESS_DATA_DIR", str(data_dir))
     table = pd.read_csv(report / "table3.csv")
@@ -54,11 +55,11 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)\)")
 
 
 def _link_cases():
-    for report in sorted(p.parent for p in REPORTS.glob("*/table3.md")):
+    for report in sorted(p.parent for p in REPORTS.glob("**/table3.md")):
         marks = () if (report / "runs").is_dir() else (pytest.mark.xfail(
             strict=True, reason="written before run directories were archived beside reports "
                                 "(its run links are dead until it is regenerated)"),)
-        yield pytest.param(report, id=report.name, marks=marks)
+        yield pytest.param(report, id=str(report.relative_to(REPORTS)), marks=marks)
 
 
 @pytest.mark.parametrize("report", list(_link_cases()))

@@ -135,3 +135,24 @@ def test_a_changed_ground_truth_rescores_cached_runs(tiny_setup, tmp_path):
         assert r["ground_truth"]["sha256"] != old["ground_truth"]["sha256"]
         assert r["metrics"]["kendall_tau"]["value"] != old["metrics"]["kendall_tau"]["value"]
         assert r["train_seconds"] == old["train_seconds"]
+
+
+def test_reproduce_seeds_runs_only_the_pilot_seeds_of_the_design(monkeypatch, tmp_path):
+    from harness.experiments import reproduce as reproduce_module
+
+    executed = []
+
+    def fake_execute_all(specs, runs_root, data_dir, progress, log):
+        executed.extend(specs)
+        raise SystemExit(0)  # stop before archiving: only the selection is under test
+
+    monkeypatch.setattr(reproduce_module, "execute_all", fake_execute_all)
+    with pytest.raises(SystemExit):
+        reproduce_module.reproduce(["table3"], "cpu", tmp_path / "runs", tmp_path / "out",
+                                   seeds=(0, 1))
+    design = spec_module.runs_for("table3", "cpu")
+    assert {s.config.seed for s in executed} == {0, 1}
+    assert len(executed) == sum(s.config.seed in (0, 1) for s in design)
+    assert len(executed) < len(design)  # the design has more seeds than the pilot
+    # Same configs as the full design's runs of those seeds: the pilot's runs are reused.
+    assert {s.config.hash() for s in executed} <= {s.config.hash() for s in design}

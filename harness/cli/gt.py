@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option, json_option
+from harness.cli.options import data_dir_option, json_option, parse_seeds
 from harness.cli.output import echo_json
 
 
@@ -133,10 +133,7 @@ def register_train(gt_group: click.Group) -> None:
                 raise HarnessError(f"--archs {archs!r}: N in stratified:N must be an integer") from None
         else:
             arch_list = resolve_archs(space_obj, archs, sample_seed)
-        try:
-            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        except ValueError:
-            raise HarnessError(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        seed_list = list(parse_seeds(seeds))
         recipe = StandaloneRecipe(
             dataset=dataset, subset=subset, test_subset=test_subset, resize=resize,
             width_mult=width_mult, net_options=parse_options(net_options, "--net-option"),

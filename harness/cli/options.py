@@ -11,3 +11,28 @@ data_dir_option = click.option(
     help="Ground-truth data directory (default: $HARNESS_DATA_DIR, then the user cache).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """'0,1,2' or '0-7' (or a mix) -> distinct seeds in order; one clear error otherwise."""
+    from harness.errors import HarnessError
+
+    seeds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            low, _, high = part.partition("-") if part.count("-") == 1 and not part.startswith("-") \
+                else (part, "", "")
+            span = range(int(low), int(high) + 1) if high else [int(low)]
+            if high and int(high) < int(low):
+                raise ValueError
+            seeds.extend(s for s in span if s not in seeds)
+    except ValueError:
+        raise HarnessError(f"{flag} {text!r}: expected comma-separated integers or ranges "
+                           "(e.g. 0,1 or 0-7)") from None
+    if not seeds:
+        raise HarnessError(f"{flag} {text!r}: no seeds given")
+    if any(s < 0 for s in seeds):
+        raise HarnessError(f"{flag} {text!r}: seeds must be non-negative")
+    return tuple(seeds)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option
+from harness.cli.options import data_dir_option, parse_seeds
 
 TARGETS = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2", "all"]
 
@@ -25,14 +25,18 @@ def register(cli: click.Group) -> None:
     @click.option("--data-root", default=None, type=click.Path(file_okay=False),
                   help="Dataset folder (default: Debian's Fashion-MNIST folder, else the user "
                        "cache; Fashion-MNIST is downloaded there when missing).")
+    @click.option("--seeds", default=None,
+                  help="Only the design's runs with these seeds (e.g. 0,1: a pilot that "
+                       "`nas-harness plan --results` sizes the full design from; its runs are the "
+                       "full design's, cached).")
     @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
     @data_dir_option
-    def reproduce(targets, profile, out, runs_dir, threads, device, data_root, quiet,
+    def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, quiet,
                   data_dir) -> None:
         """Train what the tables need (cached by config hash), then write tables and figures."""
         from harness.experiments.reproduce import reproduce as run
 
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
                       progress=not quiet, log=click.echo, threads=threads, device=device,
-                      data_root=data_root)
+                      data_root=data_root, seeds=parse_seeds(seeds) if seeds else None)
         click.echo(f"done in {summary['wall_seconds']:.0f} s: {summary['report_dir']}")

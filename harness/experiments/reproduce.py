@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.experiments import tables
 from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
@@ -66,22 +67,31 @@ def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool,
 
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
-              device: str | None = None, data_root: str | None = None) -> dict:
+              device: str | None = None, data_root: str | None = None,
+              seeds: tuple[int, ...] | None = None) -> dict:
+    """Run what `targets` need under `profile` (cached), then build their tables and figures.
+    `seeds` keeps only the design's runs with those seeds (a pilot)."""
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
     report_dir = Path(report_dir or Path("reports") / profile)
-    report_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     plans = {}
     for name in names:
         specs = runs_for(name, profile)
+        if seeds is not None:
+            specs = [s for s in specs if s.config.seed in seeds]
         if threads or device or data_root:  # none enters the config hash: the cache is shared
             specs = [RunSpec(s.label, s.config.replace(num_threads=threads or s.config.num_threads,
                                                        device=device or s.config.device,
                                                        data_root=data_root or s.config.data_root))
                      for s in specs]
         plans[name] = specs
+    if seeds is not None and not any(plans.values()):
+        raise HarnessError(f"no run of {' '.join(names)} under the {profile} profile has seed "
+                           f"{', '.join(map(str, seeds))}; `nas-harness ls experiments` lists "
+                           "the designs")
+    report_dir.mkdir(parents=True, exist_ok=True)
     executed = execute_all([s for specs in plans.values() for s in specs], runs_root, data_dir,
                            progress, log)
     all_results: dict[str, dict] = {}

@@ -18,7 +18,7 @@ from nas_201_api import ArchResults, NASBench201API, ResultsCount
 
 from harness.benchmarks.base import BENCHMARKS, GT_COLUMNS, load_benchmark
 from harness.benchmarks.files import KNOWN_FILES
-from harness.benchmarks.nb201 import NB201_DATASETS, convert_nb201
+from harness.benchmarks.nb201 import EXPORT_COLUMNS, NB201_DATASETS, convert_nb201
 from harness.errors import DataFileError, HarnessError
 from harness.io import sha256_of
 
@@ -38,6 +38,7 @@ FINAL = {
 }
 # Hand-computed: (mean, population std, n_seeds) per dataset and arch.
 EXPECTED = {
+    "nb201-cifar10-valid": [(90.5, 0.5, 2), (10.0, 0.0, 2), (85.5, 0.5, 2)],
     "nb201-cifar10": [(93.5, 0.5, 2), (10.0, 0.0, 2), (89.5, 1.5, 2)],
     "nb201-cifar100": [(71.0, 1.0, 2), (1.0, 0.0, 2), (60.0, 0.0, 1)],
     "nb201-imagenet16": [(45.5, 1.5, 2), (0.8, 0.0, 2), (35.5, 0.5, 2)],
@@ -59,7 +60,7 @@ TEST_SET = {
     "cifar10": "ori-test",
     "cifar100": "x-test",
     "ImageNet16-120": "x-test",
-    "cifar10-valid": "ori-test",
+    "cifar10-valid": "x-valid",  # the split nb201-cifar10-valid reads (valid accuracy)
 }
 
 
@@ -146,7 +147,7 @@ def test_conversion_pins_200_epochs_last_epoch_and_seed_mean(converted):
             assert row["params"] == pytest.approx(params_mb * 1e6)
             assert row["flops"] == pytest.approx(mflops * 1e6)
             assert row["dataset"] == dataset
-            assert row["split"] == "test"
+            assert row["split"] == ("valid" if dataset == "cifar10-valid" else "test")
             assert row["epochs"] == 200
 
 
@@ -155,10 +156,12 @@ def test_conversion_agrees_with_the_api_get_more_info(official, converted):
     for name, (dataset, _setname) in NB201_DATASETS.items():
         frame = pd.read_csv(converted[2][name])
         for i in range(3):
+            # get_more_info reports cifar10-valid's x-valid result as 'valid-accuracy'.
+            field = "valid-accuracy" if dataset == "cifar10-valid" else "test-accuracy"
             pinned = api.get_more_info(i, dataset, iepoch=None, hp="200", is_random=False)
-            assert frame.loc[i, "accuracy"] == pytest.approx(pinned["test-accuracy"], abs=1e-9)
+            assert frame.loc[i, "accuracy"] == pytest.approx(pinned[field], abs=1e-9)
             default = api.get_more_info(i, dataset, is_random=False)  # hp='12' by default
-            assert frame.loc[i, "accuracy"] != pytest.approx(default["test-accuracy"], abs=1.0)
+            assert frame.loc[i, "accuracy"] != pytest.approx(default[field], abs=1.0)
 
 
 def test_provenance_sidecar(converted):
@@ -177,7 +180,8 @@ def test_registered_loaders_read_the_csvs(converted):
     _source, data_dir, written = converted
     for name in NB201_DATASETS:
         spec = BENCHMARKS.get(name)
-        assert spec.space == "nb201" and spec.files == ("nb201-official",)
+        # Registered against the published export; a conversion in the data dir takes precedence.
+        assert spec.space == "nb201" and spec.files == (EXPORT_COLUMNS[name][0].name,)
         start = time.perf_counter()
         gt = load_benchmark(name, data_dir)
         assert time.perf_counter() - start < 1.0
@@ -238,7 +242,7 @@ def test_wrong_dict_official_file(tmp_path):
 
 
 def test_missing_converted_csv(tmp_path):
-    with pytest.raises(DataFileError, match="gt convert nb201"):
+    with pytest.raises(DataFileError, match="gt fetch nb201-cifar10.*gt convert nb201"):
         load_benchmark("nb201-cifar10", tmp_path)
 
 

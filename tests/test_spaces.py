@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import chisquare
 
@@ -320,11 +322,36 @@ def test_nb201_unique_str_official_convention(nb201):
         assert unique_str(nb201.canonical(arch)) == unique_str(arch)
 
 
-def test_nb201_index_form(nb201):
+def test_nb201_index_is_the_official_api_index(nb201, data_dir):
+    # Rows 0, 11 and 284 of the official records (NATS-Bench's own sample files).
+    reference = json.loads((data_dir / "nb201" / "nb201_reference_samples.json").read_text())
+    for n in ("0", "11", "284"):
+        record = reference["architectures"][n]
+        arch = nb201.parse(f"index:{n}")
+        assert nb201.key(arch) == record["arch_str"]
+        assert nb201.official_index(arch) == int(n)
+        assert nb201.key_forms(arch) == [record["arch_str"], f"index:{n}"]
+    # Enumeration keeps product order; the official order is a permutation of it.
     archs = list(nb201.enumerate())
-    for n in (0, 1, 4321, 15624):
-        assert nb201.parse(f"index:{n}") == archs[n]
     assert nb201.key(archs[0]) == "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    assert sorted(nb201.official_index(a) for a in archs) == list(range(15625))
+    assert nb201.parse("index:0") == archs[13931]
+
+
+def test_nb201_official_order_matches_every_published_row(nb201, data_dir):
+    frame = pd.read_csv(data_dir / "nb201" / "nb201_test_acc_200ep_seedmean.csv")
+    assert len(frame) == 15625
+    ours = [nb201.key(nb201.parse(f"index:{n}")) for n in range(15625)]
+    assert ours == list(frame["ArchitectureString"])
+
+
+def test_nb201_first_member_has_the_lowest_official_index(nb201):
+    arch = nb201.parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    members = nb201.equivalence_class(arch)
+    assert arch in members and len(members) > 1
+    assert all(nb201.canonical(m) == nb201.canonical(arch) for m in members)
+    first = nb201.first_member(arch)
+    assert nb201.official_index(first) == min(nb201.official_index(m) for m in members)
 
 
 def test_mobilenet_canonical(mbv2):

@@ -411,6 +411,9 @@ class NetBuilder:
 
     supernet: Callable[[NetConfig], Supernet]
     standalone: Callable[[Arch, NetConfig], nn.Module]
+    # The space's benchmark's FLOP rule (harness.nets.cost): whether a layer's bias adds count.
+    # NAS-Bench-201 counts the classifier's; NAS-Bench-Macro's published flops do not.
+    flops_count_bias: bool = True
 
     def build_supernet(self, cfg: NetConfig | None = None) -> Supernet:
         return self.supernet(cfg or NetConfig())

@@ -101,4 +101,4 @@ class NBMacroNet(BuiltNet):
     build, run = staticmethod(_build), staticmethod(_run)
 
 
-NETS.add(SPACE, NetBuilder(NBMacroSupernet, NBMacroNet))
+NETS.add(SPACE, NetBuilder(NBMacroSupernet, NBMacroNet, flops_count_bias=False))

@@ -100,6 +100,42 @@ class SearchSpace(ABC):
             return None
         return sum(1 for _ in self.distinct())
 
+    def official_order(self) -> list[Arch] | None:
+        """Every architecture in the benchmark's own index order; None where the space has none."""
+        return None
+
+    def official_index(self, arch: Arch) -> int | None:
+        """The benchmark's own index of the architecture (NAS-Bench-201's API index); None where
+        the space has none."""
+        return None
+
+    def key_forms(self, arch: Arch) -> list[str]:
+        """Every form of the key `parse` accepts for this architecture, the canonical key first."""
+        return [self.key(arch)]
+
+    @cached_property
+    def _classes(self) -> dict[Arch, list[Arch]]:
+        classes: dict[Arch, list[Arch]] = {}
+        for arch in self.enumerate():
+            classes.setdefault(self.canonical(arch), []).append(arch)
+        return classes
+
+    def equivalence_class(self, arch: Arch) -> list[Arch]:
+        """Every architecture that is the same network as `arch`, in enumeration order
+        (only `arch` itself in a space too large to enumerate)."""
+        if not self.enumerable:
+            return [tuple(arch)]
+        return list(self._classes[self.canonical(arch)])
+
+    def first_member(self, arch: Arch) -> Arch:
+        """The member of the class with the lowest official index (NAS-Bench-201 papers' choice
+        among isomorphic cells); the canonical representative where the space has no index."""
+        members = self.equivalence_class(arch)
+        indexed = [(self.official_index(m), m) for m in members]
+        if any(i is None for i, _ in indexed):
+            return self.canonical(arch)
+        return min(indexed)[1]
+
     def summary(self) -> dict:
         return {
             "name": self.name,

@@ -1,8 +1,11 @@
 """NAS-Bench-201: a 4-node cell with 6 edges and 5 operations (5^6 = 15625 cells).
 
 Edges follow the official string "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|": (1<-0), (2<-0), (2<-1),
-(3<-0), (3<-1), (3<-2). Keys are that string; "index:N" gives the N-th cell (0..15624) in
-itertools.product order.
+(3<-0), (3<-1), (3<-2). Keys are that string; "index:N" is the official API index (0..15624,
+`api[N]`, the row order of the benchmark's files). `enumerate()` keeps itertools.product order.
+The official order is that product order (the official `CellStructure.gen_all` nests the
+edges the same way, ops in OPS order) shuffled by Python's `random.Random(88).shuffle`, as
+NAS-Bench-201 generated its meta file; the tests check it against all 15,625 published rows.
 
 Equivalence follows the official `CellStructure.to_unique_str(consider_zero=True)`, which is what
 gives the published 6466 distinct cells. Each node gets a string: node 0 is "0"; each incoming edge
@@ -18,6 +21,7 @@ exactly "#", which only node 1 (one input) can be. Dropping zero terms and propa
 from __future__ import annotations
 
 import itertools
+import random
 from functools import cached_property
 
 from harness.spaces.base import Arch, SearchSpace, register_space
@@ -28,8 +32,10 @@ N_NODES = 4
 ZERO = "#"
 FORMS = (
     "'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with op in " + "/".join(OPS),
-    "'index:N' with N in 0..15624",
+    "'index:N' with N the official API index in 0..15624",
 )
+# The seed of NAS-Bench-201's shuffle of gen_all() into its official index order.
+OFFICIAL_ORDER_SEED = 88
 
 
 def unique_str(arch: Arch) -> str:
@@ -72,9 +78,9 @@ class NB201Space(SearchSpace):
         s = text.strip()
         if s.lower().startswith("index:"):
             n = s[len("index:") :].strip()
-            if not n.isdigit() or int(n) >= self.size:
+            if not n.isdigit() or int(n) >= len(self._official_order):
                 raise self._reject(text, f"index must be an integer in 0..{self.size - 1}", FORMS)
-            return self._all[int(n)]
+            return self._official_order[int(n)]
         groups = s.split("+")
         if len(groups) != N_NODES - 1:
             raise self._reject(text, f"{len(groups)} node groups, not 3", FORMS)
@@ -101,12 +107,31 @@ class NB201Space(SearchSpace):
     def unique_str(self, arch: Arch) -> str:
         return unique_str(arch)
 
+    def official_order(self) -> list[Arch]:
+        return list(self._official_order)
+
+    def official_index(self, arch: Arch) -> int | None:
+        return self._official_index[tuple(arch)]
+
+    def key_forms(self, arch: Arch) -> list[str]:
+        return [self.key(arch), f"index:{self.official_index(arch)}"]
+
     def canonical(self, arch: Arch) -> Arch:
         return self._representatives[unique_str(arch)]
 
     @cached_property
     def _all(self) -> list[Arch]:
         return list(itertools.product(range(len(OPS)), repeat=len(EDGES)))
+
+    @cached_property
+    def _official_order(self) -> list[Arch]:
+        order = list(self._all)
+        random.Random(OFFICIAL_ORDER_SEED).shuffle(order)
+        return order
+
+    @cached_property
+    def _official_index(self) -> dict[Arch, int]:
+        return {arch: i for i, arch in enumerate(self._official_order)}
 
     @cached_property
     def _representatives(self) -> dict[str, Arch]:

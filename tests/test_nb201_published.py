@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from harness.benchmarks import load_benchmark
-
 from harness.benchmarks.nb201 import EXPORT_COLUMNS, NB201_DATASETS, convert_nb201
 from harness.errors import DataFileError
 from harness.spaces import get_space

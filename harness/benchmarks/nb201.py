@@ -383,8 +383,8 @@ def _official_keys() -> list[str]:
 def load_export(name: str, data_dir: str | Path) -> GroundTruth:
     """One benchmark from the published exports: 15,625 rows in official index order, checked;
     std and n_seeds null (the exports do not give them), params and FLOPs from the builder."""
-    from harness.spaces.costs import stored_table
     from harness.spaces import get_space
+    from harness.spaces.costs import stored_table
 
     export, column, split = EXPORT_COLUMNS[name]
     dataset, _setname = NB201_DATASETS[name]

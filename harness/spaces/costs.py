@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ TABLE_SPECS = {  # (space, dataset): (in_channels, input_size, num_classes)
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def stored_table(space: str, dataset: str) -> CostTable:
     """The committed cost table of `space`'s networks on `dataset` (KeyError if none)."""
     entry = json.loads(TABLES_FILE.read_text())[space][dataset]

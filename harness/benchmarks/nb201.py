@@ -459,3 +459,30 @@ def _register(name: str) -> None:
 
 for _name in EXPORT_COLUMNS:
     _register(_name)
+
+
+# The harness's dataset names -> the API's.
+API_DATASET = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
+
+
+def official_record_cost(space: str, index: int, dataset: str,
+                         data_dir: str | Path | None = None) -> dict | None:
+    """params and FLOPs of NB-201 cell `index` on `dataset` from the registered official records,
+    where the data directory has them and they hold that cell (0, 11 and 284); else None (and for
+    every other space)."""
+    from harness.benchmarks.base import resolve_data_dir
+
+    path = REFERENCE_RECORDS.path(resolve_data_dir(data_dir))
+    if space != "nb201" or dataset not in API_DATASET or not path.is_file():
+        return None
+    REFERENCE_RECORDS.verified_path(resolve_data_dir(data_dir))
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))["architectures"]
+        cost = records[str(index)]["hp"]["200"][API_DATASET[dataset]]["cost"]
+    except KeyError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        raise DataFileError(f"{path}: not the registered JSON records; replace it") from None
+    return {"params": round(cost["params"] * 1e6), "flops": round(cost["flops"] * 1e6),
+            "params_m": cost["params"], "flops_m": cost["flops"],
+            "source": f"{REFERENCE_RECORDS.relpath} (official NATS-Bench record {index})"}

@@ -90,6 +90,13 @@ class PoolingSpace(SearchSpace):
     def encoding(self, arch: Arch) -> np.ndarray:
         return np.asarray((0, *arch), dtype=np.int64)
 
+    def official_index(self, arch: Arch) -> int | None:
+        return self.bench_id(arch)  # the benchmark's architecture id, 1..36
+
+    def key_forms(self, arch: Arch) -> list[str]:
+        b1, b2, b3 = self.blocks(arch)
+        return [self.key(arch), f"[{b1},{b2},{b3}]", f"{b1}-{b2}-{b3}", f"id:{self.bench_id(arch)}"]
+
     # --- keys --------------------------------------------------------------------------------
 
     def key(self, arch: Arch) -> str:

@@ -207,3 +207,30 @@ def test_nb_macro_costs_equal_the_published_json(data_dir):
 
 
 
+
+
+def test_networks_first_takes_the_lowest_official_index_member(tables):
+    from harness.analysis.correlate import correlate, join_with_truth
+
+    gt = tables["nb201-cifar10"]
+    space = get_space("nb201")
+    frame = gt.frame
+    classes = frame["key"].map(space.canonical_key)
+    # A hand-checked class: its first member's accuracy, not the class mean.
+    cls = classes[classes.duplicated(keep=False)].iloc[0]
+    rows = frame[classes == cls].sort_values("bench_id")
+    assert len(rows) > 1
+    preds = pd.DataFrame({"key": frame["key"], "score": frame["accuracy"]})
+    first = join_with_truth(preds, gt, "first").set_index("key")
+    distinct = join_with_truth(preds, gt, "distinct").set_index("key")
+    assert first.loc[cls, "accuracy"] == pytest.approx(rows["accuracy"].iloc[0])
+    assert distinct.loc[cls, "accuracy"] == pytest.approx(rows["accuracy"].mean())
+    assert len(first) == len(distinct) == 6466
+    # A predictor equal to the first member's accuracy ranks perfectly under 'first' only.
+    lookup = first["accuracy"]
+    perfect = pd.DataFrame({"key": list(lookup.index), "score": list(lookup.values)})
+    result = correlate(perfect, gt, networks="first", metrics=["kendall_tau"], n_resamples=0)
+    assert result.metrics["kendall_tau"].value == pytest.approx(1.0)
+    assert "lowest official index" in result.to_dict()["networks_convention"]
+    other = correlate(perfect, gt, networks="distinct", metrics=["kendall_tau"], n_resamples=0)
+    assert other.metrics["kendall_tau"].value < 1.0

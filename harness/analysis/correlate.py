@@ -117,6 +117,17 @@ def check_metric_names(metrics: list[str] | None) -> None:
         get_metric(name)
 
 
+# The conventions for equivalent codes (isomorphic cells), as the output names them.
+NETWORK_CONVENTIONS = {
+    "distinct": "each distinct network once: equivalent codes merged, their ground-truth "
+                "accuracies and scores averaged",
+    "first": "each distinct network once: the ground truth of its member with the lowest "
+             "official index (NB-201 papers' convention; the canonical member where a space has "
+             "no index), its members' scores averaged",
+    "all": "every code on its own, equivalent ones counted separately",
+}
+
+
 @dataclass
 class Correlation:
     benchmark: str
@@ -130,6 +141,7 @@ class Correlation:
         return {
             "benchmark": self.benchmark,
             "networks": self.networks,
+            "networks_convention": NETWORK_CONVENTIONS[self.networks],
             "n": self.n,
             "n_predictions": self.n_predictions,
             "n_benchmark_unscored": self.n_benchmark_unscored,
@@ -144,17 +156,26 @@ def join_with_truth(
     """Frame of (key, score, accuracy): one row per scored network.
 
     networks='distinct' scores each distinct network once (equivalent codes collapse to their
-    canonical key; scores and accuracies are averaged within a class); 'all' keeps every code.
+    canonical key; scores and accuracies are averaged within a class); 'first' takes a class's
+    ground truth from its member with the lowest official index in the table (scores still
+    averaged over the class); 'all' keeps every code (NETWORK_CONVENTIONS).
     """
-    if networks not in ("distinct", "all"):
-        raise HarnessError(f"--networks must be 'distinct' or 'all', not {networks!r}")
+    if networks not in NETWORK_CONVENTIONS:
+        raise HarnessError(f"--networks must be one of {', '.join(NETWORK_CONVENTIONS)}, not "
+                           f"{networks!r}")
     space = get_space(truth.space)
     gt = truth.frame[["key", "accuracy"]].copy()
     pred = predictions.copy()
-    if networks == "distinct":
-        gt["key"] = gt["key"].map(space.canonical_key)
+    if networks in ("distinct", "first"):
+        canonical = gt["key"].map(space.canonical_key)
+        if networks == "first":
+            rank = [space.official_index(space.parse(k)) for k in gt["key"]]
+            gt = gt.assign(_rank=[-1 if r is None else r for r in rank], key=canonical)
+            gt = gt.sort_values("_rank", kind="stable").drop_duplicates("key")[["key", "accuracy"]]
+        else:
+            gt["key"] = canonical
+            gt = gt.groupby("key", sort=False, as_index=False)["accuracy"].mean()
         pred["key"] = pred["key"].map(space.canonical_key)
-        gt = gt.groupby("key", sort=False, as_index=False)["accuracy"].mean()
         pred = pred.groupby("key", sort=False, as_index=False)["score"].mean()
     unknown = sorted(set(pred["key"]) - set(gt["key"]))
     if unknown and not intersect:
@@ -196,7 +217,7 @@ def correlate(
         progress=progress,
     )
     n_truth = truth.frame["key"].map(get_space(truth.space).canonical_key).nunique() \
-        if networks == "distinct" else len(truth.frame)
+        if networks != "all" else len(truth.frame)
     return Correlation(
         benchmark=truth.name,
         networks=networks,

@@ -14,6 +14,7 @@ def format_table(result: dict) -> str:
     lines = [
         f"benchmark {result['benchmark']}  networks {result['networks']}  n {result['n']}"
         f"  (unscored in benchmark: {result['n_benchmark_unscored']})",
+        f"networks: {result['networks_convention']}",
         f"{'metric':<20} {'value':>8} {'95% CI':>20}  better",
     ]
     for name, m in result["metrics"].items():
@@ -39,10 +40,12 @@ def register(cli: click.Group) -> None:
                   help="Score column (default: 'score', else 'supernet_accuracy' as evaluate writes).")
     @click.option(
         "--networks",
-        type=click.Choice(["distinct", "all"]),
+        type=click.Choice(["distinct", "first", "all"]),
         default="distinct",
         show_default=True,
-        help="distinct: score each distinct network once (equivalent codes merged); all: every code.",
+        help="distinct: each distinct network once (equivalent codes merged, accuracies "
+             "averaged); first: each once, with the ground truth of its lowest official index "
+             "member (NB-201 papers); all: every code.",
     )
     @click.option("--metric", "metrics", multiple=True, help="Metric name; repeat for several (default: all).")
     @click.option("--intersect", is_flag=True, help="Score only architectures present in both files.")

@@ -28,6 +28,19 @@ def test_gt_load_rows_have_load_times(data_dir):
         assert isinstance(row["load_s"], float) and row["load_s"] >= 0
         assert isinstance(row["meets_target"], bool)
     assert all("status" in row for row in rows)
+    for name in ("nb201-cifar10", "nb201-cifar10-valid", "nb201-cifar100", "nb201-imagenet16"):
+        row = by_name[name]
+        assert row["status"] == "ok" and row["rows"] == 15625
+        assert 0 < row["peak_mb"] and 0 < row["first_load_s"] and row["target_mb"] == 200.0
+
+
+def test_correlate_nb201_section_times_all_cells(data_dir):
+    from harness.perf import SECTIONS
+
+    run_sections(["gt-load"], data_dir="/nonexistent")  # registers every section
+    (row,) = SECTIONS.get("correlate-nb201")(data_dir=data_dir, quick=True, resamples=4)
+    assert row["n"] == 15625 and row["resamples"] == 4 and row["seconds"] > 0
+    assert 0.2 < row["kendall_tau"] < 0.7  # a noisy predictor of the real table
 
 
 def test_bench_cli_prints_valid_json(data_dir):

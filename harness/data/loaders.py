@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -214,6 +215,29 @@ class TensorBatchLoader:
             yield self.dataset.get_batch(
                 order[b * self.batch_size : (b + 1) * self.batch_size], self.generator
             )
+
+
+class PlannedBatchLoader(TensorBatchLoader):
+    """Batches of a TensorImageDataset in a given order (repeats allowed), yielding
+    (x, y, positions): importance-sampled epochs, whose losses are weighted per item."""
+
+    def __init__(self, dataset: TensorImageDataset, batch_size: int, order: Sequence[int],
+                 generator: torch.Generator, drop_last: bool = True):
+        super().__init__(dataset, batch_size, False, generator, drop_last)
+        self.order = torch.as_tensor(np.asarray(order), dtype=torch.int64)
+        if self.order.ndim != 1 or (len(self.order) and (
+                int(self.order.min()) < 0 or int(self.order.max()) >= len(dataset))):
+            raise ValueError(f"order must be positions in 0..{len(dataset) - 1}")
+
+    def __len__(self) -> int:
+        n = len(self.order)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        for b in range(len(self)):
+            positions = self.order[b * self.batch_size : (b + 1) * self.batch_size]
+            x, y = self.dataset.get_batch(positions, self.generator)
+            yield x, y, positions
 
 
 class _SeededBatchSampler(Sampler):

@@ -1,6 +1,6 @@
 """Sampling strategies: importing this module registers them all."""
 
-from harness.samplers import debiased, debiased_online, fairnas, uniform  # noqa: F401
+from harness.samplers import debiased, debiased_online, fairnas, pada, uniform  # noqa: F401
 from harness.samplers.base import (
     SAMPLERS,
     EpochContext,

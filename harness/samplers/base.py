@@ -57,6 +57,9 @@ class Sampler:
     Options: type[SamplerOptions] = SamplerOptions
     # Whether the sampler reads the fixed probe batch (the runner then checks that it fits).
     uses_probe: bool = False
+    # Whether the runner computes per-example losses and weights them (importance sampling:
+    # `epoch_data`, `path_weight`, `observe_batch`). Off: the plain mean loss, as always.
+    weights_losses: bool = False
 
     def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
         self.space = space
@@ -91,6 +94,20 @@ class Sampler:
     def observe_gradients(self, step: int, arch: Arch, supernet) -> None:
         """Called after backward and before the optimizer step, with gradients in place."""
 
+    def epoch_data(self, epoch: int, n_items: int) -> EpochData | None:
+        """The epoch's training items and their loss weights, drawn by the sampler (data
+        importance sampling); None: the run's own seeded shuffle, every weight 1."""
+        return None
+
+    def path_weight(self, arch: Arch) -> float:
+        """The loss weight of a path drawn by this sampler (1 / (size * q(arch)) keeps the
+        gradient an unbiased estimate of the uniform average); 1 without importance sampling."""
+        return 1.0
+
+    def observe_batch(self, step: int, arch: Arch, positions, logits, targets) -> None:
+        """Called (when `weights_losses`) after a path's forward, with the batch's item positions
+        in the training set and its detached logits."""
+
     def on_train_start(self, context: EpochContext) -> dict | None:
         """Called once before the first epoch of a fresh run; may return a snapshot (epoch -1)."""
         return None
@@ -118,6 +135,15 @@ class Sampler:
     def load_state_dict(self, state: dict) -> None:
         restore_generator(self.rng, state["rng"])
         self.counts = dict(state["counts"])
+
+
+@dataclass(frozen=True)
+class EpochData:
+    """An epoch's training items (positions into the training set, in order; repeats allowed)
+    and each training-set item's loss weight."""
+
+    order: np.ndarray
+    weights: np.ndarray
 
 
 @dataclass

@@ -213,13 +213,26 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                 bar: Progress, stop_after_steps: int | None) -> int:
     supernet, optimizer, sampler = setup.supernet, setup.optimizer, setup.sampler
     supernet.train()
-    loader = setup.train_loader(epoch_generator(cfg.seed, epoch))
+    plan = sampler.epoch_data(epoch, len(setup.train_set))
+    generator = epoch_generator(cfg.seed, epoch)
+    if plan is not None:  # importance sampling: the sampler chose this epoch's items
+        loader = setup.planned_loader(generator, plan.order)
+        batches = iter(loader)
+    elif sampler.weights_losses:
+        # The run's own shuffle, drawn exactly as the plain loader draws it, with item positions
+        # (the sampler estimates per-item scores from them).
+        loader = setup.planned_loader(
+            generator, torch.randperm(len(setup.train_set), generator=generator))
+        batches = iter(loader)
+    else:
+        loader = setup.train_loader(generator)
+        batches = ((x, y, None) for x, y in loader)
     n_steps = len(loader) if cfg.steps_per_epoch is None else min(len(loader), cfg.steps_per_epoch)
     params = [p for p in supernet.parameters() if p.requires_grad]
     autocast = (torch.autocast("cuda", dtype=torch.float16) if setup.use_amp else nullcontext())
     total_loss, total_correct, total_seen, total_paths = 0.0, 0, 0, 0
     started = time.perf_counter()
-    for index, (x, y) in enumerate(loader):
+    for index, (x, y, positions) in enumerate(batches):
         if index >= n_steps:
             break
         if stop_after_steps is not None and global_step >= stop_after_steps:
@@ -230,12 +243,22 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
         sampler.record(archs)
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
+        item_weights = None
+        if plan is not None:
+            item_weights = torch.as_tensor(plan.weights[positions.numpy()], dtype=torch.float32,
+                                           device=y.device)
         for arch in archs:
             with autocast:
                 logits = supernet(x, arch)
                 # Path losses are summed, not averaged: with m paths per update (FairNAS) every
                 # candidate gets the full gradient of its own path, as in FairNAS.
-                loss = F.cross_entropy(logits, y)
+                if sampler.weights_losses:
+                    per_item = F.cross_entropy(logits, y, reduction="none")
+                    reported = per_item.mean()
+                    weighted = per_item * item_weights if item_weights is not None else per_item
+                    loss = weighted.mean() * sampler.path_weight(arch)
+                else:
+                    loss = reported = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 rd.append_log({"epoch": epoch, "step": global_step, "event": "nan_loss"})
                 raise TrainingDiverged(
@@ -243,13 +266,15 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                     f"(architecture {setup.space.key(arch)}); the last good checkpoint is kept in "
                     f"{rd.checkpoint_path.parent}: lower --lr or enable gradient clipping"
                 )
+            if sampler.weights_losses:
+                sampler.observe_batch(global_step, arch, positions, logits.detach(), y)
             if setup.scaler is not None:
                 setup.scaler.scale(loss).backward()
             else:
                 loss.backward()
             if sampler.wants_gradients(global_step):
                 sampler.observe_gradients(global_step, arch, supernet)
-            step_loss += loss.item()
+            step_loss += reported.item()
             total_correct += int((logits.argmax(1) == y).sum())
         if cfg.unused_params_move:
             # Off-path parameters take weight decay and momentum like in a dense optimizer.

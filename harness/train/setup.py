@@ -81,6 +81,18 @@ class RunSetup:
         return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, generator=generator,
                            drop_last=True)
 
+    def planned_loader(self, generator: torch.Generator, order):
+        """Batches (x, y, positions) of the training set in a sampler's order (importance
+        sampling); in-memory datasets only."""
+        from harness.data.loaders import PlannedBatchLoader, TensorImageDataset
+
+        if not isinstance(self.train_set, TensorImageDataset):
+            raise HarnessError(f"sampler '{self.cfg.sampler}' chooses the training items, which "
+                               f"needs an in-memory dataset, not {self.cfg.dataset}; turn its "
+                               "data sampling off (e.g. --sampler-option data_tau=0)")
+        return PlannedBatchLoader(self.train_set, self.cfg.batch_size, order, generator,
+                                  drop_last=True)
+
     def steps_per_epoch(self) -> int:
         """Optimizer steps of one epoch (full batches; capped by cfg.steps_per_epoch)."""
         n = len(self.train_set) // self.cfg.batch_size

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.experiments.render import Table
 from harness.experiments.tables import _fmt, write_table
 
 # Budgets: distinct full evaluations for random / evolutionary, one-batch evaluations for BSE.
@@ -54,10 +55,7 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
 
 def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None) -> pd.DataFrame:
     runs = pd.DataFrame(search_runs(results, profile, data_dir))
-    lines = [f"## Search: ground truth of the picked architecture ({profile} profile)", "",
-             "| benchmark | sampler | strategy | budget | seeds | truth accuracy (mean ± std) | true rank (mean) | best in benchmark |",
-             "|---|---|---|---|---|---|---|---|"]
-    rows = []
+    rows, shown = [], []
     if not runs.empty:
         grouped = defaultdict(list)
         for row in runs.to_dict("records"):
@@ -71,13 +69,16 @@ def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=N
                          "truth_accuracy_mean": float(acc.mean()), "truth_accuracy_std": std,
                          "truth_rank_mean": float(rank.mean()),
                          "truth_best_accuracy": group[0]["truth_best_accuracy"]})
-            lines.append(f"| {benchmark} | {sampler} | {strategy} | {group[0]['budget']} | {len(group)} | "
-                         f"{_fmt(acc.mean(), 2)} ± {_fmt(std, 2)} | {_fmt(rank.mean(), 1)} | "
-                         f"{_fmt(group[0]['truth_best_accuracy'], 2)} |")
-    lines += ["", "Budgets: distinct supernet evaluations for random and evolutionary search, "
-              "one-batch evaluations for BSE. Only benchmarks that cover their whole space are searched."]
-    frame = pd.DataFrame(rows)
-    write_table(frame, "\n".join(lines) + "\n", report_dir, "search")
+            shown.append({"benchmark": benchmark, "sampler": sampler, "strategy": strategy,
+                          "budget": group[0]["budget"], "seeds": len(group),
+                          "truth accuracy (mean ± std)": f"{_fmt(acc.mean(), 2)} ± {_fmt(std, 2)}",
+                          "true rank (mean)": _fmt(rank.mean(), 1),
+                          "best in benchmark": _fmt(group[0]["truth_best_accuracy"], 2)})
+    note = ("Budgets: distinct supernet evaluations for random and evolutionary search, "
+            "one-batch evaluations for BSE. Only benchmarks that cover their whole space are searched.")
+    frame = write_table(Table("search", "Search: ground truth of the picked architecture "
+                              f"({profile} profile)", pd.DataFrame(rows), pd.DataFrame(shown),
+                              [note]), report_dir)
     if not runs.empty:
         from harness.io import atomic_write_csv
 

@@ -17,7 +17,8 @@ import pandas as pd
 import scipy.stats
 
 from harness.experiments import paper
-from harness.io import atomic_write_csv, atomic_write_text
+from harness.experiments.render import Table
+from harness.io import atomic_write_csv
 from harness.rundir import RunDir
 
 
@@ -127,9 +128,10 @@ def audit_text(row: dict) -> tuple[str, str, str]:
     return _fmt(row.get("kl_mean"), 4), _fmt(row.get("effective_fraction_mean"), 3), flag
 
 
-def write_table(frame: pd.DataFrame, markdown: str, report_dir: Path, name: str) -> None:
-    atomic_write_csv(report_dir / f"{name}.csv", frame)
-    atomic_write_text(report_dir / f"{name}.md", markdown)
+def write_table(table: Table, report_dir: Path) -> pd.DataFrame:
+    """Write a table's CSV and Markdown (harness.experiments.render) and return its numbers."""
+    table.write(report_dir)
+    return table.data
 
 
 def _interval_text(row: dict) -> str:
@@ -140,10 +142,7 @@ def _interval_text(row: dict) -> str:
 def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     tau = {r["label"]: r for r in aggregate(results, "kendall_tau")}
     rho = {r["label"]: r for r in aggregate(results, "spearman")}
-    lines = [f"## Table 3: rank correlation with stand-alone accuracy ({profile} profile)", "",
-             "| benchmark | sampler | seeds | archs | Kendall tau (mean) | 95% interval | Spearman (mean) | 95% interval | paper tau | paper rho | tau (sampler) | KL (nats) | eff. N / N | audit |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = []
+    rows, shown = [], []
     for label, t in tau.items():
         s = rho[label]
         p_tau, p_rho = paper.TABLE3.get((t["space"], t["sampler"]), (None, None))
@@ -160,20 +159,25 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "n_tilted": t["n_tilted"], "tests_debiasing": t["tests_debiasing"],
                      "audit_note": t["audit_note"]})
         kl, eff, flag = audit_text(t)
-        lines.append(
-            f"| {t['benchmark']} | {t['sampler']} | {t['n_seeds']} | {t['n_archs']} | "
-            f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
-            f"{_link(_fmt(s['mean']), s['run_dirs'], report_dir)} | {_interval_text(s)} | "
-            f"{_fmt(p_tau, 2)} | {_fmt(p_rho, 2)} | {_fmt(t.get('sampler_tau'), 3)} | {kl} | "
-            f"{eff} | {flag} |")
-    lines += ["", "Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
-              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper.",
-              "", AUDIT_FOOTNOTE]
-    comparison_lines, comparisons = paired_comparisons(results)
-    lines += comparison_lines
-    lines += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
-    frame = pd.DataFrame(rows)
-    write_table(frame, "\n".join(lines) + "\n", report_dir, "table3")
+        shown.append({
+            "benchmark": t["benchmark"], "sampler": t["sampler"], "seeds": t["n_seeds"],
+            "archs": t["n_archs"],
+            "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+            "tau 95% interval": _interval_text(t),
+            "Spearman (mean)": _link(_fmt(s["mean"]), s["run_dirs"], report_dir),
+            "rho 95% interval": _interval_text(s),
+            "paper tau": _fmt(p_tau, 2), "paper rho": _fmt(p_rho, 2),
+            "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl, "eff. N / N": eff,
+            "audit": flag})
+    paired, comparisons = paired_comparisons(results)
+    notes = ["Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
+             f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper.",
+             AUDIT_FOOTNOTE]
+    notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
+    table = Table("table3", f"Table 3: rank correlation with stand-alone accuracy ({profile} "
+                  "profile)", pd.DataFrame(rows), pd.DataFrame(shown), notes,
+                  [paired] if paired is not None else [])
+    frame = write_table(table, report_dir)
     if comparisons:
         atomic_write_csv(report_dir / "table3_paired.csv", pd.DataFrame(comparisons))
     frame.attrs["paired"] = comparisons
@@ -181,7 +185,7 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
 
 
 def paired_comparisons(results: list[dict], baseline: str = "uniform",
-                       metrics: tuple = ("kendall_tau", "spearman")) -> tuple[list[str], list[dict]]:
+                       metrics: tuple = ("kendall_tau", "spearman")) -> tuple[Table | None, list[dict]]:
     """Each sampler against `baseline` on the same benchmark, paired by seed: the mean paired
     difference with its t interval and p-value, the minimum detectable difference at 80% power
     for this design (its seeds and measured spread of differences), and the ground truth's
@@ -191,7 +195,7 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
     by = defaultdict(dict)
     for r in results:
         by[(r["benchmark"], r["sampler"])][r["seed"]] = r
-    rows, lines = [], []
+    rows = []
     for (benchmark, sampler), runs in sorted(by.items()):
         base = by.get((benchmark, baseline))
         if sampler == baseline or not base:
@@ -209,11 +213,8 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
                          "tests_debiasing": tilted["tests_debiasing"],
                          "kl_mean": tilted["kl_mean"], **ground_truth_ceiling(benchmark)})
     if not rows:
-        return [], []
-    lines += ["", f"### Paired comparison with {baseline} (same seeds: common random numbers)", "",
-              "| benchmark | sampler | metric | pairs | mean difference | 95% t interval | p | "
-              "MDE (80% power) | detectable? | GT ceiling (Spearman) | audit |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+        return None, []
+    shown = []
     for r in rows:
         if r["n_pairs"] < 2:
             verdict = "no: fewer than 2 pairs"
@@ -225,17 +226,21 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
             verdict = f"no: difference below the MDE {r['mde_80']:.3f}"
         flag = "" if r["sampler"] not in DENSITY_SAMPLERS else (
             "tilted" if r["tests_debiasing"] else "**does not test debiasing**")
-        p_text = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        lines.append(f"| {r['benchmark']} | {r['sampler']} | {r['metric']} | {r['n_pairs']} | "
-                     f"{r['mean_difference']:+.3f} | [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
-                     f"{p_text} | {_fmt(r['mde_80'])} | {verdict} | "
-                     f"{_fmt(r.get('gt_ceiling_spearman'), 2)} | {flag} |")
-    lines += ["", "MDE: the smallest true mean difference this design (pairs, measured SD of the "
-              "paired differences) detects with 80% power in a two-sided paired t test at 0.05 "
-              "(noncentral t). A difference below it is no evidence either way: the design could "
-              "not have seen it. GT ceiling: the Spearman correlation a perfect ranking could reach "
-              "against the noisy ground truth (square root of its split-half reliability)."]
-    return lines, rows
+        shown.append({
+            "benchmark": r["benchmark"], "sampler": r["sampler"], "metric": r["metric"],
+            "pairs": r["n_pairs"], "mean difference": f"{r['mean_difference']:+.3f}",
+            "95% t interval": f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+            "p": "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            "MDE (80% power)": _fmt(r["mde_80"]), "detectable?": verdict,
+            "GT ceiling (Spearman)": _fmt(r.get("gt_ceiling_spearman"), 2), "audit": flag})
+    note = ("MDE: the smallest true mean difference this design (pairs, measured SD of the "
+            "paired differences) detects with 80% power in a two-sided paired t test at 0.05 "
+            "(noncentral t). A difference below it is no evidence either way: the design could "
+            "not have seen it. GT ceiling: the Spearman correlation a perfect ranking could reach "
+            "against the noisy ground truth (square root of its split-half reliability).")
+    table = Table("table3_paired", f"Paired comparison with {baseline} (same seeds: common "
+                  "random numbers)", pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)
+    return table, rows
 
 
 def ground_truth_ceiling(benchmark: str) -> dict:
@@ -271,38 +276,32 @@ def ground_truth_ceiling_lines(benchmarks: list[str]) -> list[str]:
                      f"(Spearman-Brown) {stats['gt_reliability']:.2f}, seed-to-seed Kendall "
                      f"{stats['gt_seed_kendall']:.2f}; a perfect ranking reaches Spearman "
                      f"{stats['gt_ceiling_spearman']:.2f} at most against it.")
-    return [""] + lines if lines else []
+    return lines
 
 
 def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
-    tau = aggregate(results, "kendall_tau")
-    lines = [f"## Table 4: density estimator, pooling ({profile} profile)", "",
-             "| estimator | seeds | Kendall tau (mean) | 95% interval | paper tau | tau (sampler) | KL (nats) | eff. N / N | audit |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    rows = []
-    for t in tau:
+    rows, shown = [], []
+    for t in aggregate(results, "kendall_tau"):
         estimator = t["label"].split("/", 1)[1]
         rows.append({"estimator": estimator, "n_seeds": t["n_seeds"], "kendall_mean": t["mean"],
                      "kendall_std": t["std"], "kendall_boot_half": t["boot_half"],
                      "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
                      "paper_kendall": paper.TABLE4.get(estimator), **_audit_columns(t)})
         kl, eff, flag = audit_text(t)
-        lines.append(f"| {estimator} | {t['n_seeds']} | {_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | "
-                     f"{_interval_text(t)} | {_fmt(paper.TABLE4.get(estimator), 2)} | "
-                     f"{_fmt(t.get('sampler_tau'), 3)} | {kl} | {eff} | {flag} |")
-    lines += ["", AUDIT_FOOTNOTE]
-    frame = pd.DataFrame(rows)
-    write_table(frame, "\n".join(lines) + "\n", report_dir, "table4")
-    return frame
+        shown.append({"estimator": estimator, "seeds": t["n_seeds"],
+                      "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+                      "95% interval": _interval_text(t),
+                      "paper tau": _fmt(paper.TABLE4.get(estimator), 2),
+                      "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
+                      "eff. N / N": eff, "audit": flag})
+    return write_table(Table("table4", f"Table 4: density estimator, pooling ({profile} profile)",
+                             pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
+                       report_dir)
 
 
 def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
-    tau = aggregate(results, "kendall_tau")
-    lines = [f"## Table 5: sampling temperature ({profile} profile)", "",
-             "| benchmark | temperature | seeds | Kendall tau (mean) | 95% interval | paper tau (NAS-Bench-Macro) | KL (nats) | eff. N / N | audit |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    rows = []
-    for t in sorted(tau, key=lambda r: -float(r["label"].split("=")[1])):
+    rows, shown = [], []
+    for t in sorted(aggregate(results, "kendall_tau"), key=lambda r: -float(r["label"].split("=")[1])):
         temperature = float(t["label"].split("=")[1])
         rows.append({"benchmark": t["benchmark"], "tau": temperature, "n_seeds": t["n_seeds"],
                      "kendall_mean": t["mean"], "kendall_ci_low": t["ci_low"],
@@ -310,13 +309,15 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "kendall_boot_half": t["boot_half"], "paper_kendall": paper.TABLE5.get(temperature),
                      **_audit_columns(t)})
         kl, eff, flag = audit_text(t)
-        lines.append(f"| {t['benchmark']} | {temperature:g} | {t['n_seeds']} | "
-                     f"{_link(_fmt(t['mean']), t['run_dirs'], report_dir)} | {_interval_text(t)} | "
-                     f"{_fmt(paper.TABLE5.get(temperature), 2)} | {kl} | {eff} | {flag} |")
-    lines += ["", AUDIT_FOOTNOTE]
-    frame = pd.DataFrame(rows)
-    write_table(frame, "\n".join(lines) + "\n", report_dir, "table5")
-    return frame
+        shown.append({"benchmark": t["benchmark"], "temperature": f"{temperature:g}",
+                      "seeds": t["n_seeds"],
+                      "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+                      "95% interval": _interval_text(t),
+                      "paper tau (NAS-Bench-Macro)": _fmt(paper.TABLE5.get(temperature), 2),
+                      "KL (nats)": kl, "eff. N / N": eff, "audit": flag})
+    return write_table(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
+                             pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
+                       report_dir)
 
 
 def density_trajectory(run_dir: str | Path) -> list[tuple[int, dict[str, float]]]:
@@ -355,25 +356,28 @@ def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                          "spearman": float(rho), "paper_spearman": paper.TABLE6.get(paper_epoch),
                          "run_dir": r.get("archive") or r["run_dir"]})
     frame = pd.DataFrame(rows)
-    lines = [f"## Table 6: uniform warm-up vs Spearman with the density at convergence ({profile} profile)", "",
-             "| paper epochs (of 300) | fraction of training | epochs here | seeds | Spearman (mean) | 95% interval | per seed | paper |",
-             "|---|---|---|---|---|---|---|---|"]
+    shown, notes = [], []
     if not frame.empty:
         for paper_epoch, group in frame.groupby("paper_epoch"):
             mean, _, low, high = seed_interval(list(group["spearman"]), bounds=(-1.0, 1.0))
-            lines.append(f"| {paper_epoch} | {group['fraction'].iloc[0]:.3f} | {group['epochs'].iloc[0]} | "
-                         f"{len(group)} | {_link(_fmt(mean), list(group['run_dir']), report_dir)} | "
-                         f"[{_fmt(low, 2)}, {_fmt(high, 2)}] | "
-                         f"{', '.join(_fmt(v, 2) for v in group['spearman'])} | "
-                         f"{_fmt(paper.TABLE6.get(paper_epoch), 2)} |")
+            shown.append({"paper epochs (of 300)": paper_epoch,
+                          "fraction of training": f"{group['fraction'].iloc[0]:.3f}",
+                          "epochs here": group["epochs"].iloc[0], "seeds": len(group),
+                          "Spearman (mean)": _link(_fmt(mean), list(group["run_dir"]), report_dir),
+                          "95% interval": f"[{_fmt(low, 2)}, {_fmt(high, 2)}]",
+                          "per seed": ", ".join(_fmt(v, 2) for v in group["spearman"]),
+                          "paper": _fmt(paper.TABLE6.get(paper_epoch), 2)})
         converged = int(frame["convergence_epoch"].iloc[0])
-        lines += ["", f"Convergence: the density after {converged} epochs of uniform training at a "
-                  f"constant learning rate, a run a third longer than the profile's {length} "
-                  "epochs, so no tracked row is the reference itself. Epoch 0 is the untrained "
-                  "supernet. The paper's epochs are mapped to the same fraction of training."]
-    lines += ["", "Paper (pooling, CIFAR-10, warm-up epochs of 300): "
-              + ", ".join(f"{k} -> {v:.2f}" for k, v in paper.TABLE6.items())]
-    write_table(frame.drop(columns=["run_dir"], errors="ignore"), "\n".join(lines) + "\n", report_dir, "table6")
+        notes.append(f"Convergence: the density after {converged} epochs of uniform training at a "
+                     f"constant learning rate, a run a third longer than the profile's {length} "
+                     "epochs, so no tracked row is the reference itself. Epoch 0 is the untrained "
+                     "supernet. The paper's epochs are mapped to the same fraction of training.")
+    notes.append("Paper (pooling, CIFAR-10, warm-up epochs of 300): "
+                 + ", ".join(f"{k} -> {v:.2f}" for k, v in paper.TABLE6.items()))
+    write_table(Table("table6", "Table 6: uniform warm-up vs Spearman with the density at "
+                      f"convergence ({profile} profile)",
+                      frame.drop(columns=["run_dir"], errors="ignore"), pd.DataFrame(shown), notes),
+                report_dir)
     return frame
 
 
@@ -382,32 +386,32 @@ TOPK_METRICS = [f"{family}_{pct}pct" for family in ("kd_at_top", "kt_at_gt_top",
 
 
 def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
-    rows, lines = [], [f"## Top-K table ({profile} profile): mean over seeds [95% interval]", ""]
-    header = "| benchmark | sampler | seeds | " + " | ".join(TOPK_METRICS) + " |"
-    lines += [header, "|" + "---|" * (3 + len(TOPK_METRICS))]
     by_label: dict[str, dict] = defaultdict(dict)
     for metric in TOPK_METRICS:
         for agg in aggregate(results, metric):
             by_label[agg["label"]][metric] = agg
+    rows, shown = [], []
     for metrics in by_label.values():
         first = next(iter(metrics.values()))
-        cells = []
         row = {"benchmark": first["benchmark"], "sampler": first["sampler"], "n_seeds": first["n_seeds"]}
+        cells = {"benchmark": first["benchmark"], "sampler": first["sampler"],
+                 "seeds": first["n_seeds"]}
         for metric in TOPK_METRICS:
             agg = metrics[metric]
             row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
                 agg["mean"], agg["ci_low"], agg["ci_high"])
-            cells.append(f"{_fmt(agg['mean'], 2)} [{_fmt(agg['ci_low'], 2)}, {_fmt(agg['ci_high'], 2)}]")
+            cells[metric] = (f"{_fmt(agg['mean'], 2)} [{_fmt(agg['ci_low'], 2)}, "
+                             f"{_fmt(agg['ci_high'], 2)}]")
         rows.append(row)
-        lines.append(f"| {first['benchmark']} | {first['sampler']} | {first['n_seeds']} | " + " | ".join(cells) + " |")
-    lines += ["", "KD@top-K: Kendall tau among the predicted top K (higher is better). KT@GT-top-K: "
-              "Kendall tau among the K networks with the best ground truth, the paper's Figure 1 "
-              "reading (higher is better). P@top-K: share of "
-              "the predicted top K in the true top K (higher is better). BR@K: best true rank among the "
-              "predicted top K as a fraction of N (lower is better). K is a fraction of the scored networks."]
-    frame = pd.DataFrame(rows)
-    write_table(frame, "\n".join(lines) + "\n", report_dir, "topk")
-    return frame
+        shown.append(cells)
+    note = ("KD@top-K: Kendall tau among the predicted top K (higher is better). KT@GT-top-K: "
+            "Kendall tau among the K networks with the best ground truth, the paper's Figure 1 "
+            "reading (higher is better). P@top-K: share of "
+            "the predicted top K in the true top K (higher is better). BR@K: best true rank among the "
+            "predicted top K as a fraction of N (lower is better). K is a fraction of the scored networks.")
+    return write_table(Table("topk", f"Top-K table ({profile} profile): mean over seeds [95% "
+                             "interval]", pd.DataFrame(rows), pd.DataFrame(shown), [note]),
+                       report_dir)
 
 
 def _audit_flag(sampler: str, note) -> dict:

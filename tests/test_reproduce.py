@@ -156,3 +156,29 @@ def test_reproduce_seeds_runs_only_the_pilot_seeds_of_the_design(monkeypatch, tm
     assert len(executed) < len(design)  # the design has more seeds than the pilot
     # Same configs as the full design's runs of those seeds: the pilot's runs are reused.
     assert {s.config.hash() for s in executed} <= {s.config.hash() for s in design}
+
+
+def test_nb201_experiment_runs_every_sampler_per_dataset():
+    from harness.experiments.spec import NB201_SAMPLERS
+
+    paper = spec_module.runs_for("nb201", "paper")
+    assert {(s.benchmark, s.config.dataset) for s in paper} == {
+        ("nb201-cifar10", "cifar10"), ("nb201-cifar100", "cifar100"),
+        ("nb201-imagenet16", "imagenet16-120")}
+    assert {s.config.sampler for s in paper} == set(NB201_SAMPLERS) and len(paper) == 45
+    cpu = spec_module.runs_for("nb201", "cpu")
+    assert {s.benchmark for s in cpu} == {"nb201-fmnist"} and len(cpu) == 15
+    assert len({s.label for s in cpu}) == 5  # one label per sampler: seeds aggregate
+
+
+def test_only_samplers_with_a_uniform_warmup_fork():
+    from harness.samplers import resolve_sampler_options, sampler_forks_from_uniform
+
+    table3 = {s.config.sampler: s.config.sampler_options
+              for s in spec_module.runs_for("table3", "cpu")}
+    assert sampler_forks_from_uniform("debiased", table3["debiased"])
+    for sampler in ("fairnas", "debiased-online"):
+        assert not sampler_forks_from_uniform(sampler, table3[sampler])
+    assert not sampler_forks_from_uniform("pada", resolve_sampler_options("pada", {}))
+    tracking = spec_module.runs_for("table6", "cpu")[0].config
+    assert not sampler_forks_from_uniform("debiased", tracking.sampler_options)

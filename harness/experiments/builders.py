@@ -96,3 +96,11 @@ def build_fig2(results, profile, report_dir, data_dir=None) -> None:
     for r in results[:1]:
         figures.fig2_layer_distances(r["run_dir"], report_dir / "fig2.png", data_dir=data_dir)
     return None
+
+
+def build_nb201(results, profile, report_dir, data_dir=None) -> pd.DataFrame:
+    table = tables.nb201_table(results, profile, report_dir)
+    from harness.experiments.search_table import search_table
+
+    search_table(results, profile, report_dir, data_dir, name="nb201_search")
+    return table

@@ -101,8 +101,13 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log,
         # predictions stand, the scores are computed again.
         log(f"rescore {spec.label} seed {spec.config.seed} against the new {spec.benchmark}")
     started = time.perf_counter()
+    from harness.samplers import sampler_forks_from_uniform
+
+    # Only a sampler whose warm-up is exactly uniform's forks (a fork must equal training from
+    # scratch, or a run's result would depend on what the cache held).
     if (not rd.has_checkpoint() and runs_root is not None and spec.config.sampler != "uniform"
-            and fork_point(spec.config) is not None):
+            and fork_point(spec.config) is not None
+            and sampler_forks_from_uniform(spec.config.sampler, spec.config.sampler_options)):
         partner = RunSpec(spec.label, paired_uniform(spec.config))
         from harness.train.runner import fork_run
 

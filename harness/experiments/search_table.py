@@ -53,7 +53,8 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
     return rows
 
 
-def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None) -> pd.DataFrame:
+def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None,
+                 name: str = "search") -> pd.DataFrame:
     runs = pd.DataFrame(search_runs(results, profile, data_dir))
     rows, shown = [], []
     if not runs.empty:
@@ -76,11 +77,11 @@ def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=N
                           "best in benchmark": _fmt(group[0]["truth_best_accuracy"], 2)})
     note = ("Budgets: distinct supernet evaluations for random and evolutionary search, "
             "one-batch evaluations for BSE. Only benchmarks that cover their whole space are searched.")
-    frame = write_table(Table("search", "Search: ground truth of the picked architecture "
+    frame = write_table(Table(name, "Search: ground truth of the picked architecture "
                               f"({profile} profile)", pd.DataFrame(rows), pd.DataFrame(shown),
                               [note]), report_dir)
     if not runs.empty:
         from harness.io import atomic_write_csv
 
-        atomic_write_csv(report_dir / "search_runs.csv", runs)
+        atomic_write_csv(report_dir / f"{name}_runs.csv", runs)
     return frame

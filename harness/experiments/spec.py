@@ -67,7 +67,8 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
             "warmup_epochs", 0)
         if warmup >= 2:
             options.setdefault("keep_checkpoints", (warmup - 2,))
-    config = resolve_config(space, profile, benchmark=settings["benchmarks"][space], sampler=sampler,
+    benchmark = options.pop("benchmark", None) or settings["benchmarks"][space]
+    config = resolve_config(space, profile, benchmark=benchmark, sampler=sampler,
                             sampler_options=sampler_options or None, seed=seed, **options)
     return RunSpec(label=label, config=config)
 
@@ -137,6 +138,25 @@ def table6_runs(profile: str) -> list[RunSpec]:
             for seed in seeds]
 
 
+# The NB-201 experiment (the main paper's NB-201 table, PA&DA's home ground): every sampler on
+# the NB-201 supernet, scored against each dataset's ground truth. The paper profile trains one
+# supernet per dataset, as PA&DA does (CIFAR-10 scored against its test accuracy, as PA&DA's
+# rank_func does); the cpu and smoke profiles train on Fashion-MNIST against nb201-fmnist.
+NB201_SAMPLERS = ("uniform", "fairnas", "pada", "debiased", "debiased-online")
+NB201_BENCHMARKS = {"smoke": {"nb201-fmnist": "fashion-mnist"},
+                    "cpu": {"nb201-fmnist": "fashion-mnist"},
+                    "paper": {"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100",
+                              "nb201-imagenet16": "imagenet16-120"}}
+
+
+def nb201_runs(profile: str) -> list[RunSpec]:
+    seeds = SETTINGS[profile]["seeds"][:1] if profile == "smoke" else SETTINGS[profile]["seeds"]
+    return [run(profile, "nb201", sampler, seed, f"nb201/{benchmark}/{sampler}",
+                benchmark=benchmark, dataset=dataset)
+            for benchmark, dataset in NB201_BENCHMARKS[profile].items()
+            for sampler in NB201_SAMPLERS for seed in seeds]
+
+
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
@@ -159,8 +179,10 @@ _add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, builde
      ("table3",))
 _add("fig2", "Figure 2: per-tensor gradient cosine distance over training", table6_runs,
      builders.build_fig2, ("table6",))
+_add("nb201", "NAS-Bench-201: rank correlation and search for uniform, FairNAS, PA&DA, debiased "
+     "and debiased-online", nb201_runs, builders.build_nb201)
 
-ORDER = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2"]
+ORDER = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2", "nb201"]
 
 
 def get_experiment(name: str) -> Experiment:

@@ -238,8 +238,11 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
             "(noncentral t). A difference below it is no evidence either way: the design could "
             "not have seen it. GT ceiling: the Spearman correlation a perfect ranking could reach "
             "against the noisy ground truth (square root of its split-half reliability).")
-    table = Table("table3_paired", f"Paired comparison with {baseline} (same seeds: common "
-                  "random numbers)", pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)
+    note += (" Pairs share the seed (initial weights, data order); a debiased run also forks from "
+             "its uniform partner's warm-up checkpoint (common random numbers until the sampler "
+             "acts). Samplers whose warm-up differs from uniform's train from scratch.")
+    table = Table("table3_paired", f"Paired comparison with {baseline} (same seeds)",
+                  pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)
     return table, rows
 
 
@@ -412,6 +415,51 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     return write_table(Table("topk", f"Top-K table ({profile} profile): mean over seeds [95% "
                              "interval]", pd.DataFrame(rows), pd.DataFrame(shown), [note]),
                        report_dir)
+
+
+NB201_METRICS = ("kendall_tau", "spearman", "kt_at_gt_top_10pct", "p_at_top_10pct")
+
+
+def nb201_table(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
+    """The NB-201 table: per benchmark and sampler, Kendall, Spearman, KT@GT-top-10% and
+    P@top-10% over seeds, the sampler audit, and each sampler's paired difference from uniform.
+    The main paper's own NB-201 numbers are not public: its column stays empty."""
+    aggregated = {m: {a["label"]: a for a in aggregate(results, m)} for m in NB201_METRICS}
+    rows, shown = [], []
+    for label, t in aggregated["kendall_tau"].items():
+        row = {"benchmark": t["benchmark"], "sampler": t["sampler"], "n_seeds": t["n_seeds"],
+               "n_archs": t["n_archs"], "paper_kendall": None, **_audit_columns(t)}
+        cells = {"benchmark": t["benchmark"], "sampler": t["sampler"], "seeds": t["n_seeds"],
+                 "networks": t["n_archs"]}
+        for metric in NB201_METRICS:
+            a = aggregated[metric][label]
+            row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
+                a["mean"], a["ci_low"], a["ci_high"])
+            shown_value = _link(_fmt(a["mean"]), a["run_dirs"], report_dir) \
+                if metric == "kendall_tau" else _fmt(a["mean"])
+            cells[metric] = f"{shown_value} {_interval_text(a)}"
+        kl, eff, flag = audit_text(t)
+        cells.update({"paper tau": "not public", "KL (nats)": kl, "eff. N / N": eff,
+                      "audit": flag})
+        rows.append(row)
+        shown.append(cells)
+    paired, comparisons = paired_comparisons(results)
+    if paired is not None:
+        paired.name = "nb201_paired"
+    notes = ["Networks: distinct cells of the ground truth (isomorphic cells merged, their "
+             "accuracies averaged: `--networks distinct`). The main paper's NB-201 numbers are "
+             "not public, so its column is empty. Paper profile: one supernet per dataset, "
+             "PA&DA's NB-201 setting (see harness/profiles.py); cpu and smoke: Fashion-MNIST "
+             "against nb201-fmnist, which covers only some cells.", AUDIT_FOOTNOTE]
+    notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in aggregated[
+        "kendall_tau"].values()}))
+    table = Table("nb201", f"NAS-Bench-201: rank correlation by sampler ({profile} profile)",
+                  pd.DataFrame(rows), pd.DataFrame(shown), notes,
+                  [paired] if paired is not None else [])
+    frame = write_table(table, report_dir)
+    if comparisons:
+        atomic_write_csv(report_dir / "nb201_paired.csv", pd.DataFrame(comparisons))
+    return frame
 
 
 def _audit_flag(sampler: str, note) -> dict:

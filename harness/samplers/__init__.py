@@ -8,7 +8,8 @@ from harness.samplers.base import (
     build_sampler,
     register_sampler,
     resolve_sampler_options,
+    sampler_forks_from_uniform,
 )
 
 __all__ = ["SAMPLERS", "EpochContext", "Sampler", "build_sampler", "register_sampler",
-           "resolve_sampler_options"]
+           "resolve_sampler_options", "sampler_forks_from_uniform"]

@@ -70,6 +70,13 @@ class Sampler:
         self.rng = np.random.default_rng([seed, 0x5A3])
         self.counts: dict[str, int] = {}
 
+    @classmethod
+    def forks_from_uniform(cls, options: dict) -> bool:
+        """Whether a run of this sampler with these (resolved) options may start from the uniform
+        run's warm-up checkpoint and be exactly the run trained from scratch: true only for a
+        sampler whose warm-up draws, and records, nothing but what uniform does. Default: no."""
+        return False
+
     def paths(self, step: int) -> list[Arch]:
         """The architectures trained at `step`; gradients accumulate over them, then one update."""
         return [self.sample(step)]
@@ -175,6 +182,11 @@ def register_sampler(name: str, description: str):
 def build_sampler(name: str, space: SearchSpace, seed: int, warmup_epochs: int = 0,
                   **options: Any) -> Sampler:
     return SAMPLERS.get(name)(space, seed, warmup_epochs=warmup_epochs, **options)
+
+
+def sampler_forks_from_uniform(name: str, options: dict | None) -> bool:
+    """`Sampler.forks_from_uniform` of sampler `name` with its resolved options."""
+    return SAMPLERS.get(name).forks_from_uniform(resolve_sampler_options(name, options))
 
 
 def resolve_sampler_options(name: str, options: dict | None) -> dict:

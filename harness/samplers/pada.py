@@ -140,7 +140,7 @@ class PADASampler(Sampler):
 
     def sample(self, step: int) -> Arch:
         if self.epoch < self.warmup_epochs:
-            return self.space.sample(self.rng)  # exactly uniform's draws (paired runs fork)
+            return self.space.sample(self.rng)  # uniform's draws during warm-up
         return tuple(int(self.rng.choice(n, p=self.q[p, :n]))
                      for p, n in enumerate(self.n_choices))
 
@@ -258,8 +258,6 @@ class PADASampler(Sampler):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        if "q" not in state:  # forked from a uniform run's warm-up: only its generator and counts
-            return
         self.q = np.array(state["q"], dtype=float)
         self.norm_estimate = np.array(state["norm_estimate"], dtype=float)
         self.norm_seen = np.array(state["norm_seen"], dtype=bool)

@@ -174,8 +174,9 @@ def fork_run(source: str | Path, epoch: int, cfg: RunConfig, run_dir: str | Path
     """Start run `cfg` in `run_dir` from another run's kept checkpoint of `epoch`: the same
     weights, optimizer, schedule, RNG states and sampler generator (common random numbers), so a
     paired run need not train the shared warm-up again. The source must hold the same config up
-    to the sampler and its options, and `epoch` must lie in the warm-up of both (where every
-    sampler draws like uniform). Returns False (nothing written) when the source has no such
+    to the sampler and its options, and `epoch` must lie in the warm-up of both; only a sampler
+    whose warm-up is exactly uniform's may fork (`Sampler.forks_from_uniform`, checked by the
+    caller). Returns False (nothing written) when the source has no such
     checkpoint; a later `train --resume` continues the forked run."""
     src, rd = RunDir(source), RunDir(run_dir)
     path = src.epoch_checkpoint_path(epoch)

@@ -171,3 +171,27 @@ def test_positions_loader_draws_the_plain_loaders_batches():
     assert len(plain) == len(planned) == 6
     for (x1, y1), (x2, y2, positions) in zip(plain, planned):
         assert torch.equal(x1, x2) and torch.equal(y1, y2) and len(positions) == 8
+
+
+def test_pada_audit_tests_draws_against_its_own_design(pada_run):
+    _, run = pada_run
+    audit = json.loads((run / "audit.json").read_text())
+    design, uniform = audit["tests"]["vs_design"], audit["tests"]["vs_uniform"]
+    assert design["n_draws"] == uniform["n_draws"] == 4 * 8  # 4 epochs x 8 steps
+    assert design["df"] == uniform["df"] == 6 * 4
+    # Draws follow the design (q per epoch) and are tilted away from uniform.
+    assert design["p_value"] > 0.001
+    assert design["statistic"] < uniform["statistic"]
+
+
+def test_marginal_test_against_expected_counts_matches_scipy():
+    from scipy.stats import chi2, chisquare
+
+    from harness.samplers.audit import marginal_test
+
+    obs = [[10, 20, 30], [5, 25, 30]]
+    exp = [[20, 20, 20], [10, 20, 30]]
+    result = marginal_test(obs, exp)
+    stat = chisquare(obs[0], exp[0]).statistic + chisquare(obs[1], exp[1]).statistic
+    assert result["statistic"] == pytest.approx(stat) and result["df"] == 4
+    assert result["p_value"] == pytest.approx(chi2.sf(stat, 4))

@@ -114,17 +114,24 @@ def chisquare_test(observed: Sequence[float], expected: Sequence[float],
             "df": int(len(e) - 1), "p_value": float(p_value)}
 
 
-def marginal_test(choice_counts: Sequence[Sequence[float]]) -> dict:
-    """Chi-squared of each position's choice counts against uniform marginals, summed over
-    positions (independent under uniform sampling of a product space)."""
+def marginal_test(choice_counts: Sequence[Sequence[float]],
+                  expected: Sequence[Sequence[float]] | None = None) -> dict:
+    """Chi-squared of each position's choice counts against uniform marginals (or `expected`
+    counts of the same shape, e.g. a sampler's own design), summed over positions (independent
+    when positions are drawn independently)."""
     statistic, df, n = 0.0, 0, None
-    for counts in choice_counts:
+    for index, counts in enumerate(choice_counts):
         c = np.asarray(counts, dtype=np.float64)
         if n is None:
             n = float(c.sum())
         if c.sum() == 0 or len(c) < 2:
             continue
-        s, _ = scipy.stats.chisquare(c)
+        if expected is None:
+            s, _ = scipy.stats.chisquare(c)
+        else:
+            e = np.asarray(expected[index], dtype=np.float64)
+            e = e * c.sum() / e.sum()  # rounding of the accumulated design
+            s, _ = scipy.stats.chisquare(c, e)
         statistic += float(s)
         df += len(c) - 1
     if not n or df == 0:

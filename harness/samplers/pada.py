@@ -115,6 +115,9 @@ class PADASampler(Sampler):
         self.tau_history: list[dict] = []
         self._choices: list = []
         self._last_weight = 1.0
+        # Per-position choice counts of the draws and what the design expected (sum of q).
+        self.drawn = np.zeros((len(self.n_choices), width))
+        self.expected = np.zeros((len(self.n_choices), width))
 
     # --- schedule ---------------------------------------------------------------------------
 
@@ -143,6 +146,15 @@ class PADASampler(Sampler):
             return self.space.sample(self.rng)  # uniform's draws during warm-up
         return tuple(int(self.rng.choice(n, p=self.q[p, :n]))
                      for p, n in enumerate(self.n_choices))
+
+    def record(self, archs: list[Arch]) -> None:
+        super().record(archs)
+        for arch in archs:
+            self.drawn[np.arange(len(arch)), list(arch)] += 1
+            if self.epoch < self.warmup_epochs:
+                self.expected += np.where(self.valid, 1.0 / np.array(self.n_choices)[:, None], 0)
+            else:
+                self.expected += self.q
 
     def path_weight(self, arch: Arch) -> float:
         if not self.opts.importance_weights:
@@ -240,9 +252,15 @@ class PADASampler(Sampler):
     # --- audit and state --------------------------------------------------------------------
 
     def audit(self) -> dict:
+        from harness.samplers.audit import marginal_test
+
         out = super().audit()
         out["design"] = ("PA&DA: per-position mixtures of gradient-norm and uniform choice "
                          "probabilities, re-estimated every epoch")
+        rows = [self.drawn[p, :n] for p, n in enumerate(self.n_choices)]
+        out["tests"]["vs_uniform"] = marginal_test(rows)
+        out["tests"]["vs_design"] = marginal_test(
+            rows, [self.expected[p, :n] for p, n in enumerate(self.n_choices)])
         out["pada"] = {"q_final": self.q.tolist(), "norm_estimate": self.norm_estimate.tolist(),
                        "schedule": self.opts.schedule, "history": self.tau_history,
                        "importance_weights": self.opts.importance_weights}
@@ -254,7 +272,8 @@ class PADASampler(Sampler):
                 "norm_seen": self.norm_seen.tolist(),
                 "item_score": None if self.item_score is None else self.item_score.tolist(),
                 "item_prob": None if self.item_prob is None else self.item_prob.tolist(),
-                "epoch": self.epoch, "tau_history": list(self.tau_history)}
+                "epoch": self.epoch, "tau_history": list(self.tau_history),
+                "drawn": self.drawn.tolist(), "expected": self.expected.tolist()}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -267,3 +286,5 @@ class PADASampler(Sampler):
             state["item_prob"], dtype=float)
         self.epoch = int(state["epoch"])
         self.tau_history = list(state["tau_history"])
+        self.drawn = np.array(state["drawn"], dtype=float)
+        self.expected = np.array(state["expected"], dtype=float)

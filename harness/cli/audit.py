@@ -72,7 +72,13 @@ def register(cli: click.Group) -> None:
         if "verdict" in a:
             click.echo(f"  verdict: {a['verdict']}")
         rows = report.get("snapshots") or []
-        if rows:
+        if "pada" in a:  # PA&DA: its schedule and how far the choice distributions moved
+            click.echo("  epoch  path tau  data tau  max q / uniform  data ESS / N")
+            for h in a["pada"]["history"]:
+                click.echo(f"  {h['epoch'] + 1:>5}  {_fmt(h['path_tau']):>8}  "
+                           f"{_fmt(h['data_tau']):>8}  {_fmt(h['q_max_over_uniform']):>15}  "
+                           f"{_fmt(h.get('data_ess_fraction')):>12}")
+        elif rows:
             click.echo("  epoch  active  P max/min  eff. fraction  KL (nats)")
             for row in rows:
                 d = row.get("distribution") or {}

@@ -369,10 +369,6 @@ def load_converted(name: str, data_dir: str | Path) -> GroundTruth:
     )
 
 
-# Backwards-compatible name of the conversion loader.
-load_nb201 = load_converted
-
-
 def _official_keys() -> list[str]:
     from harness.spaces import get_space
 

@@ -3,7 +3,7 @@ laptop) and `paper` (the published recipes, for a GPU).
 
 PROFILES    run-config overrides per profile and space (the trainer applies them)
 SETTINGS    what the experiments run under each profile: seeds, benchmarks, sampler options
-SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE6_LENGTH: per-experiment sizing
+SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE3_EXTRA_ARMS, TABLE6_LENGTH: per-experiment sizing
 
 Plain data: the trainer (`harness.train.config`) and the experiments (`harness.experiments.spec`)
 read it; it imports nothing of the harness.
@@ -91,4 +91,11 @@ SPACE_SAMPLER_OPTIONS = {
 }
 
 TABLE3_CPU_SEEDS = {"pooling": 8, "nb-macro": 3}
+# Extra Table 3 arms: {(profile, space): {arm name: sampler options}}. The cpu pilot's audit showed
+# that at the paper's tau 7 the debiased sampler draws the mini pooling benchmark almost uniformly
+# (P max/min 1.1, KL 3e-4), so that arm cannot test debiasing. A tilted arm at tau 0.5 (P max/min
+# 17.5, KL 0.35 in the sampler audit) asks whether tilting the draws changes the ranking, with the
+# same paired seeds as the paper's arm.
+TABLE3_EXTRA_ARMS = {("cpu", "pooling"): {"debiased-tau0.5": {"sampler": "debiased",
+                                                              "tau": 0.5}}}
 TABLE6_LENGTH = {"smoke": 3, "cpu": 66, "paper": 300}

@@ -331,3 +331,23 @@ class RunDir:
             return _read_json(self.result_path, "result")
         except DataFileError:
             return None
+
+
+class FollowerRunDir(RunDir):
+    """The run directory as a data-parallel rank other than 0 sees it: it reads the config and
+    checkpoints, and every write is a no-op (rank 0 alone writes, through its RunDir)."""
+
+    WRITES = ("write_config", "append_log", "truncate_log", "write_snapshot",
+              "remove_snapshots_after", "write_audit", "write_done", "clear_done", "write_result")
+
+    @contextmanager
+    def lock(self) -> Iterator[RunDir]:  # rank 0 holds the lock for the job
+        yield self
+
+
+def _no_write(self, *args, **kwargs) -> None:
+    return None
+
+
+for _name in FollowerRunDir.WRITES:
+    setattr(FollowerRunDir, _name, _no_write)

@@ -163,6 +163,15 @@ def test_density_overhead_section_tiny():
         json.dumps(row)
 
 
+def test_ratio_spread_is_the_quartiles_of_per_repeat_ratios():
+    from harness.perf.train_step import ratio_spread
+
+    spread = ratio_spread([1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert (spread["ratio_q25"], spread["ratio_median"], spread["ratio_q75"]) == (2.0, 3.0, 4.0)
+    # Per-repeat pairing: a repeat slowed on both sides (drift) does not move its ratio.
+    assert ratio_spread([1.0, 10.0, 1.0], [1.0, 10.0, 1.0])["ratio_median"] == 1.0
+
+
 def test_train_step_and_pooling_eval_sections_report_ratios():
     from harness.perf import SECTIONS, run_sections
 
@@ -170,6 +179,10 @@ def test_train_step_and_pooling_eval_sections_report_ratios():
     rows = SECTIONS.get("train-step")(quick=True, batch_size=4, spaces=("pooling", "nb-macro"))
     assert [r["space"] for r in rows] == ["pooling", "nb-macro"]
     for row in rows:
-        assert row["ratio"] > 0 and row["supernet_step_ms"] > 0 and row["target"] == 1.10
+        assert row["ratio_q25"] <= row["ratio_median"] <= row["ratio_q75"]
+        assert row["ratio_median"] > 0 and row["supernet_step_ms"] > 0 and row["target"] == 1.05
+        assert row["repeats"] == 9 and row["meets_target"] == (row["ratio_median"] <= 1.05)
+        assert row["supernet_images_per_s"] == pytest.approx(4 / row["supernet_step_ms"] * 1e3,
+                                                             rel=0.01)
     (row,) = SECTIONS.get("eval-pooling")(quick=True, images=4)
     assert row["archs"] == 36 and row["ratio"] > 0 and row["target"] == 1.2

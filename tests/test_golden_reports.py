@@ -13,6 +13,7 @@ import pytest
 
 from harness.analysis.correlate import correlate
 from harness.benchmarks import load_benchmark
+from harness.experiments.arms import arm_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +23,12 @@ ARCHIVED = sorted(p.parent for p in REPORTS.glob("**/table3.csv") if (p.parent /
 
 
 def archived_results(report: Path) -> list[dict]:
+    """The runs behind the report's Table 3 (runs.json lists a run once per table it serves)."""
     runs = json.loads((report / "runs.json").read_text())
-    return [r for r in runs if r["label"].split("/")[1] == r["sampler"]
+    table = pd.read_csv(report / "table3.csv")
+    arms = set(table["arm"] if "arm" in table.columns else table["sampler"])
+    table3_labels = {f"{space}/{arm}" for space in {r["space"] for r in runs} for arm in arms}
+    return [r for r in runs if r["label"] in table3_labels
             and (report / r["archive"] / "pred.csv").is_file()]
 
 
@@ -40,12 +45,12 @@ def test_table3_recomputed_from_archived_predictions(report, data_dir, monkeypat
         scores = pred.rename(columns={"supernet_accuracy": "score"})[["key", "score"]]
         corr = correlate(scores, load_benchmark(r["benchmark"]), networks="distinct",
                          metrics=["kendall_tau", "spearman"], n_resamples=0)
-        cell = per_cell.setdefault((r["benchmark"], r["sampler"]), {"kendall": [], "spearman": []})
+        cell = per_cell.setdefault((r["benchmark"], arm_of(r)), {"kendall": [], "spearman": []})
         cell["kendall"].append(corr.metrics["kendall_tau"].value)
         cell["spearman"].append(corr.metrics["spearman"].value)
     assert len(per_cell) == len(table)
     for row in table.itertuples():
-        cell = per_cell[(row.benchmark, row.sampler)]
+        cell = per_cell[(row.benchmark, getattr(row, "arm", row.sampler))]
         assert len(cell["kendall"]) == row.n_seeds
         assert np.mean(cell["kendall"]) == pytest.approx(row.kendall_mean, abs=1e-9)
         assert np.mean(cell["spearman"]) == pytest.approx(row.spearman_mean, abs=1e-9)

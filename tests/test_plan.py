@@ -29,7 +29,7 @@ def test_plan_uses_paired_spread_and_reaches_the_power(tmp_path):
     write_results(tmp_path, {("pooling-fmnist", "uniform"): uniform,
                              ("pooling-fmnist", "debiased"): debiased})
     out = plan("table3", "smoke", 0.05, tmp_path)
-    (row,) = [r for r in out["comparisons"] if r["sampler"] == "debiased"]
+    (row,) = [r for r in out["comparisons"] if r["arm"] == "debiased"]
     diffs = [b - a for a, b in zip(uniform, debiased)]
     import numpy as np
 

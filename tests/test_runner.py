@@ -138,11 +138,13 @@ def test_unused_parameters_do_not_move_by_default(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_amp_channels_last_run_trains_and_evaluates(tmp_path):
+    from harness.data.formats import write_synthetic_fashion_mnist
     from harness.evaluate import evaluate_run
 
+    root = write_synthetic_fashion_mnist(tmp_path / "data", 1024, 256)  # no dataset needed
     cfg = resolve_config("nb-macro", "smoke", subset=512, resize=32, width_mult=0.25, epochs=1,
                          batch_size=64, steps_per_epoch=4, device="cuda", amp=True,
-                         channels_last=True)
+                         channels_last=True, data_root=str(root))
     train_run(cfg, tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["scaler"] is not None

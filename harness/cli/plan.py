@@ -36,7 +36,7 @@ def register(cli: click.Group) -> None:
                    f"{effect:g} with {out['power']:.0%} power (two-sided paired t, alpha 0.05), "
                    f"from {out['results']}")
         for r in out["comparisons"]:
-            head = f"  {r['benchmark']}: {r['sampler']} vs {r['baseline']}"
+            head = f"  {r['benchmark']}: {r['arm']} vs {r['baseline']}"
             if r.get("sd_difference") is None:
                 click.echo(f"{head}: {r['spread_from']}; run a pilot first")
                 continue

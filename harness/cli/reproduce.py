@@ -30,14 +30,36 @@ def register(cli: click.Group) -> None:
                        "`nas-harness plan --results` sizes the full design from; its runs are the "
                        "full design's, cached).")
     @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
+    @click.option("--executor", type=click.Choice(["inline", "local", "slurm"]), default="inline",
+                  show_default=True,
+                  help="Where runs train: this process, or one submitit job per missing run on "
+                       "this machine (local) or a SLURM cluster (slurm; the 'cluster' extra).")
+    @click.option("--slurm-partition", default=None, help="SLURM partition (--executor slurm).")
+    @click.option("--gpus-per-run", type=int, default=0, show_default=True)
+    @click.option("--cpus-per-run", type=int, default=1, show_default=True)
+    @click.option("--timeout-min", type=int, default=24 * 60, show_default=True,
+                  help="A job's time limit; at the limit it requeues and resumes its run.")
+    @click.option("--array-parallelism", type=int, default=16, show_default=True,
+                  help="Jobs of the array running at once (SLURM).")
+    @click.option("--no-wait", is_flag=True,
+                  help="Submit and return; the same command later collects the results.")
     @data_dir_option
     def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, quiet,
-                  data_dir) -> None:
+                  executor, slurm_partition, gpus_per_run, cpus_per_run, timeout_min,
+                  array_parallelism, no_wait, data_dir) -> None:
         """Train what the experiments need (cached by config hash), then write their tables and
         figures. EXPERIMENT: `nas-harness ls experiments` lists them; `all` runs every one."""
+        from harness.experiments.executors import ClusterOptions
         from harness.experiments.reproduce import reproduce as run
 
+        cluster = ClusterOptions(executor, slurm_partition, gpus_per_run, cpus_per_run,
+                                 timeout_min, array_parallelism, wait=not no_wait)
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
                       progress=not quiet, log=click.echo, threads=threads, device=device,
-                      data_root=data_root, seeds=parse_seeds(seeds) if seeds else None)
+                      data_root=data_root, seeds=parse_seeds(seeds) if seeds else None,
+                      cluster=cluster)
+        if summary.get("pending"):
+            click.echo(f"{len(summary['pending'])} run(s) queued or running; run the same "
+                       "command again to collect them and write the tables")
+            return
         click.echo(f"done in {summary['wall_seconds']:.0f} s: {summary['report_dir']}")

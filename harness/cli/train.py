@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -56,15 +57,21 @@ def register(cli: click.Group) -> None:
     @click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).")
     @click.option("--channels-last/--no-channels-last", default=None)
     @click.option("--threads", "num_threads", type=int, default=None, help="torch CPU threads.")
+    @click.option("--sync-bn", is_flag=True, default=None,
+                  help="Data-parallel runs: SyncBatchNorm across processes (CUDA only).")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
     def train(space, benchmark, sampler, sampler_options, profile, seed, out, resume, dataset,
               data_root, subset, resize, epochs, warmup_epochs, batch_size, lr, lr_schedule,
               weight_decay, width_mult, net_options, bn_eval, unused_params_move, steps_per_epoch,
-              device, amp, channels_last, num_threads, quiet) -> None:
-        """Train a supernet under a sampler; writes config, checkpoints, log and snapshots to --out."""
+              device, amp, channels_last, num_threads, sync_bn, quiet) -> None:
+        """Train a supernet under a sampler; writes config, checkpoints, log and snapshots to --out.
+
+        Data parallel: `torchrun --nproc_per_node N -m harness train ...` trains one supernet on N
+        processes (nccl on CUDA, gloo on CPU); --batch-size is the global batch."""
         from harness.samplers import SAMPLERS
         from harness.spaces import SPACES
         from harness.train.config import resolve_config
+        from harness.train.distributed import launched_world_size
         from harness.train.runner import train_run
 
         SPACES.get(space)
@@ -82,9 +89,11 @@ def register(cli: click.Group) -> None:
             net_options=parse_options(net_options, "--net-option") or None, bn_eval=bn_eval,
             unused_params_move=unused_params_move, steps_per_epoch=steps_per_epoch, device=device,
             amp=amp, channels_last=channels_last, num_threads=num_threads,
+            world_size=launched_world_size(), sync_bn=sync_bn or None,
         )
         run_dir = train_run(cfg, out, resume=resume, progress=not quiet,
                             log=lambda message: click.echo(message, err=True))
         from harness.train.runner import read_config
 
-        click.echo(f"run finished: {run_dir} (config {read_config(run_dir).hash()})")
+        if int(os.environ.get("RANK", "0")) == 0:
+            click.echo(f"run finished: {run_dir} (config {read_config(run_dir).hash()})")

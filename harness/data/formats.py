@@ -69,6 +69,34 @@ def read_idx(path: str | Path) -> np.ndarray:
     )
 
 
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as an (uncompressed) IDX file, the inverse of `read_idx`."""
+    from harness.io import atomic_write_bytes
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    return atomic_write_bytes(Path(path), header + array.tobytes())
+
+
+def write_synthetic_fashion_mnist(root: str | Path, n_train: int = 2048, n_test: int = 512,
+                                  seed: int = 0) -> Path:
+    """Fashion-MNIST-shaped IDX files (28x28, 10 classes) in `root`, with a class-dependent
+    pattern under noise, so a supernet learns something: for machines with no dataset and no
+    network (scripts/gpu_check.py, tests). Point --data-root at `root`."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, (10, 28, 28)).astype(np.float64)
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        rng.shuffle(labels)
+        noise = rng.normal(0, 60, (n, 28, 28))
+        images = np.clip(templates[labels] * 0.6 + noise + 50, 0, 255).astype(np.uint8)
+        write_idx(root / f"{stem}-images-idx3-ubyte", images)
+        write_idx(root / f"{stem}-labels-idx1-ubyte", labels.astype(np.uint8))
+    return root
+
+
 IMAGENET16_TRAIN_FILES = tuple(f"train_data_batch_{i}" for i in range(1, 11))
 IMAGENET16_VAL_FILE = "val_data"
 

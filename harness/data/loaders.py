@@ -25,6 +25,41 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def draw_crop_flip(
+    n: int, padding: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(row offsets, column offsets, flips) of `n` images, drawn in this order from `generator`
+    (offsets only when padding > 0). Drawn for a whole global batch, so that every data-parallel
+    rank (which augments only its slice) consumes the generator as a single process does."""
+    if padding > 0:
+        rows = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        cols = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    else:
+        rows = cols = torch.zeros(n, dtype=torch.int64)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return rows, cols, flip
+
+
+def apply_crop_flip(images: torch.Tensor, padding: int, rows: torch.Tensor, cols: torch.Tensor,
+                    flip: torch.Tensor) -> torch.Tensor:
+    """Crop (after zero padding) and flip each image as drawn by `draw_crop_flip`, on the
+    images' own device (the small index tensors are moved there)."""
+    n, c, h, w = images.shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    device = images.device
+    rows, cols, flip = rows.to(device), cols.to(device), flip.to(device)
+    if padding > 0:
+        images = F.pad(images, (padding, padding, padding, padding))
+    # One gather from the flattened padded planes; the flip is folded into the column index.
+    across = torch.arange(w, device=device)
+    col_index = cols[:, None] + torch.where(flip[:, None], across.flip(0), across)  # (n, w)
+    row_index = rows[:, None] + torch.arange(h, device=device)  # (n, h)
+    flat = (
+        (row_index[:, :, None] * wp + col_index[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    )
+    return images.reshape(n, c, hp * wp).gather(2, flat).view(n, c, h, w)
+
+
 def random_crop_flip(
     images: torch.Tensor, padding: int, generator: torch.Generator
 ) -> torch.Tensor:
@@ -34,23 +69,19 @@ def random_crop_flip(
     each image, but vectorised over the batch. Draws, in order: row offsets and column offsets (only
     when padding > 0), then flips.
     """
-    n, c, h, w = images.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    if padding > 0:
-        images = F.pad(images, (padding, padding, padding, padding))
-        rows = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-        cols = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    else:
-        rows = cols = torch.zeros(n, dtype=torch.int64)
-    flip = torch.rand(n, generator=generator) < 0.5
-    # One gather from the flattened padded planes; the flip is folded into the column index.
-    across = torch.arange(w)
-    col_index = cols[:, None] + torch.where(flip[:, None], across.flip(0), across)  # (n, w)
-    row_index = rows[:, None] + torch.arange(h)  # (n, h)
-    flat = (
-        (row_index[:, :, None] * wp + col_index[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
-    )
-    return images.reshape(n, c, hp * wp).gather(2, flat).view(n, c, h, w)
+    return apply_crop_flip(images, padding, *draw_crop_flip(images.shape[0], padding, generator))
+
+
+def shard_slice(n: int, shard: tuple[int, int] | None) -> slice:
+    """The part of a global batch of `n` items that data-parallel rank `shard[0]` of `shard[1]`
+    reads: equal contiguous slices (n must divide evenly)."""
+    if shard is None or shard[1] == 1:
+        return slice(0, n)
+    rank, world = shard
+    if n % world:
+        raise ValueError(f"a batch of {n} items does not split evenly over {world} ranks")
+    part = n // world
+    return slice(rank * part, (rank + 1) * part)
 
 
 class TensorImageDataset(Dataset):
@@ -115,17 +146,42 @@ class TensorImageDataset(Dataset):
         """uint8 NCHW -> float32 NCHW, (x / 255 - mean) / std per channel."""
         return images.to(torch.float32).mul_(self._scale).sub_(self._shift)
 
-    def get_batch(self, positions: torch.Tensor, generator: torch.Generator | None = None) -> Batch:
+    def to(self, device: torch.device | str) -> TensorImageDataset:
+        """This view with its images and labels held on `device` (e.g. CIFAR on the GPU): batches
+        are then gathered, augmented and normalised there, with no host-to-device copy per step.
+        The augmentation draws still come from the loader's CPU generator, so the stream is the
+        same on every device and a resumed run continues it."""
+        device = torch.device(device)
+        if self.images.device == device:
+            return self
+        moved = TensorImageDataset.__new__(TensorImageDataset)
+        moved.__dict__.update(self.__dict__)
+        moved.images, moved.labels = self.images.to(device), self.labels.to(device)
+        moved._scale, moved._shift = self._scale.to(device), self._shift.to(device)
+        return moved
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def get_batch(self, positions: torch.Tensor, generator: torch.Generator | None = None,
+                  shard: tuple[int, int] | None = None) -> Batch:
         """Items at `positions` (into this view) as (x float32 NCHW, y int64); augmented when the
-        view's `augment` flag is on, which then needs `generator`."""
-        idx = self.indices[torch.as_tensor(positions, dtype=torch.int64)]
-        x = self.images[idx]
+        view's `augment` flag is on, which then needs `generator`. With `shard` (rank, world),
+        only that rank's slice of the batch, augmented as in the whole batch."""
+        positions = torch.as_tensor(positions, dtype=torch.int64)
+        part = shard_slice(len(positions), shard)
+        draws = None
         if self.augment:
             if generator is None:
                 raise ValueError(
                     "this dataset augments: get_batch needs an explicit torch.Generator"
                 )
-            x = random_crop_flip(x, self.crop_padding, generator)
+            draws = draw_crop_flip(len(positions), self.crop_padding, generator)
+        idx = self.indices[positions[part]].to(self.images.device)
+        x = self.images[idx]
+        if draws is not None:
+            x = apply_crop_flip(x, self.crop_padding, *(d[part] for d in draws))
         return self.normalise(x), self.labels[idx]
 
     def __getitem__(self, i: int) -> Batch:
@@ -192,12 +248,14 @@ class TensorBatchLoader:
         shuffle: bool,
         generator: torch.Generator,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
+        self.shard = shard  # (rank, world): each batch is the rank's slice of the global batch
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -213,7 +271,7 @@ class TensorBatchLoader:
     def _batches(self, order: torch.Tensor) -> Iterator[Batch]:
         for b in range(len(self)):
             yield self.dataset.get_batch(
-                order[b * self.batch_size : (b + 1) * self.batch_size], self.generator
+                order[b * self.batch_size : (b + 1) * self.batch_size], self.generator, self.shard
             )
 
 
@@ -222,8 +280,9 @@ class PlannedBatchLoader(TensorBatchLoader):
     (x, y, positions): importance-sampled epochs, whose losses are weighted per item."""
 
     def __init__(self, dataset: TensorImageDataset, batch_size: int, order: Sequence[int],
-                 generator: torch.Generator, drop_last: bool = True):
-        super().__init__(dataset, batch_size, False, generator, drop_last)
+                 generator: torch.Generator, drop_last: bool = True,
+                 shard: tuple[int, int] | None = None):
+        super().__init__(dataset, batch_size, False, generator, drop_last, shard)
         self.order = torch.as_tensor(np.asarray(order), dtype=torch.int64)
         if self.order.ndim != 1 or (len(self.order) and (
                 int(self.order.min()) < 0 or int(self.order.max()) >= len(dataset))):
@@ -236,18 +295,19 @@ class PlannedBatchLoader(TensorBatchLoader):
     def __iter__(self):
         for b in range(len(self)):
             positions = self.order[b * self.batch_size : (b + 1) * self.batch_size]
-            x, y = self.dataset.get_batch(positions, self.generator)
-            yield x, y, positions
+            x, y = self.dataset.get_batch(positions, self.generator, self.shard)
+            yield x, y, positions[shard_slice(len(positions), self.shard)]
 
 
 class _SeededBatchSampler(Sampler):
     """Yields batches of (index, seed): the epoch's order and one seed per item from `generator`."""
 
     def __init__(
-        self, n: int, batch_size: int, shuffle: bool, generator: torch.Generator, drop_last: bool
+        self, n: int, batch_size: int, shuffle: bool, generator: torch.Generator, drop_last: bool,
+        shard: tuple[int, int] | None = None,
     ):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
-        self.generator, self.drop_last = generator, drop_last
+        self.generator, self.drop_last, self.shard = generator, drop_last, shard
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
@@ -264,7 +324,9 @@ class _SeededBatchSampler(Sampler):
         seeds = torch.randint(0, 2**62, (self.n,), generator=self.generator)
         pairs = list(zip(order.tolist(), seeds.tolist()))
         for b in range(len(self)):
-            yield pairs[b * self.batch_size : (b + 1) * self.batch_size]
+            batch = pairs[b * self.batch_size : (b + 1) * self.batch_size]
+            # Items carry their own seeds, so a rank's slice is augmented as in the whole batch.
+            yield batch[shard_slice(len(batch), self.shard)]
 
 
 class _SeededItems(Dataset):
@@ -296,13 +358,15 @@ def make_loader(
     generator: torch.Generator,
     drop_last: bool = False,
     num_workers: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> TensorBatchLoader | DataLoader:
     """An iterable of (x float32 NCHW normalised, y int64) batches; each pass is one epoch.
 
     All randomness (order, augmentation, per-item transforms) is drawn from `generator`, never from
     the global RNGs, so two loaders whose generators start in the same state yield the same batches.
     In-memory datasets are batched directly (num_workers is ignored: there is no decoding to do);
-    others go through a torch DataLoader with `num_workers` processes.
+    others go through a torch DataLoader with `num_workers` processes. With `shard` (rank, world),
+    each batch is that data-parallel rank's slice of the global batch of `batch_size` items.
     """
     if not isinstance(generator, torch.Generator):
         raise TypeError(
@@ -311,8 +375,9 @@ def make_loader(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(dataset, TensorImageDataset):
-        return TensorBatchLoader(dataset, batch_size, shuffle, generator, drop_last)
-    sampler = _SeededBatchSampler(len(dataset), batch_size, shuffle, generator, drop_last)  # type: ignore[arg-type]
+        return TensorBatchLoader(dataset, batch_size, shuffle, generator, drop_last, shard)
+    sampler = _SeededBatchSampler(len(dataset), batch_size, shuffle, generator, drop_last,  # type: ignore[arg-type]
+                                  shard)
     return DataLoader(
         _SeededItems(dataset),
         batch_sampler=sampler,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.experiments import figures, paper, tables
+from harness.experiments.arms import arm_of
 
 
 def _log_skip(what: str, exc: Exception) -> None:
@@ -28,7 +29,7 @@ def rank_figures(results: list[dict], report_dir: Path, data_dir=None) -> list[P
     written = []
     for space in sorted({r["space"] for r in results}):
         first = min(r["seed"] for r in results if r["space"] == space)
-        seed0 = {r["sampler"]: r for r in results if r["space"] == space and r["seed"] == first}
+        seed0 = {arm_of(r): r for r in results if r["space"] == space and r["seed"] == first}
         chosen = {s: seed0[s] for s in ("uniform", "debiased") if s in seed0}
         if not chosen:
             continue

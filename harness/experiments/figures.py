@@ -753,37 +753,36 @@ def _frequency_bars(run_dir: Path, totals: dict[str, Any], out) -> Path:
 def paired_seeds(results: Iterable[Mapping], out: str | os.PathLike,
                  metric: str = "kendall_tau", baseline: str = "uniform") -> Path:
     """The comparison Table 3 makes, per seed: left, the metric of every seed of every arm
-    (points, with the mean and its 95% t interval); right, each sampler's paired difference from
+    (points, with the mean and its 95% t interval); right, each arm's paired difference from
     the baseline per seed, with its mean, t interval and the design's minimum detectable
     difference at 80% power (shaded). Drawn with seaborn."""
     import seaborn as sns
 
     from harness.analysis.power import mde, paired_difference
+    from harness.experiments.arms import arm_of
 
-    # One run per (benchmark, sampler, seed): the table's own runs (label space/sampler), not
-    # the ablations that share a sampler name.
-    rows = [{"benchmark": r["benchmark"], "sampler": r["sampler"], "seed": r["seed"],
-             "value": (r.get("metrics") or {}).get(metric, {}).get("value")} for r in results
-            if r.get("label", "").split("/")[-1] == r["sampler"]]
+    # One run per (benchmark, arm, seed); arms, not samplers, since two arms can share a sampler.
+    rows = [{"benchmark": r["benchmark"], "arm": arm_of(r), "seed": r["seed"],
+             "value": (r.get("metrics") or {}).get(metric, {}).get("value")} for r in results]
     frame = pd.DataFrame(rows).dropna(subset=["value"])
     if frame.empty:
         raise HarnessError(f"paired_seeds: no results carry {metric}")
-    wide = frame.pivot_table(index=["benchmark", "seed"], columns="sampler", values="value")
+    wide = frame.pivot_table(index=["benchmark", "seed"], columns="arm", values="value")
     diffs = []
-    for sampler in [c for c in wide.columns if c != baseline]:
+    for arm in [c for c in wide.columns if c != baseline]:
         if baseline not in wide.columns:
             break
         for (benchmark, seed), row in wide.iterrows():
-            if np.isfinite(row[sampler]) and np.isfinite(row[baseline]):
-                diffs.append({"benchmark": benchmark, "comparison": f"{sampler} - {baseline}",
-                              "seed": seed, "difference": row[sampler] - row[baseline]})
+            if np.isfinite(row[arm]) and np.isfinite(row[baseline]):
+                diffs.append({"benchmark": benchmark, "comparison": f"{arm} - {baseline}",
+                              "seed": seed, "difference": row[arm] - row[baseline]})
     diff = pd.DataFrame(diffs)
     with _rc():
         fig = _new_figure(11, 4.6)
         left, right = fig.subplots(1, 2)
-        sns.stripplot(data=frame, x="benchmark", y="value", hue="sampler", dodge=True,
+        sns.stripplot(data=frame, x="benchmark", y="value", hue="arm", dodge=True,
                       alpha=0.6, size=5, ax=left, legend=False)
-        sns.pointplot(data=frame, x="benchmark", y="value", hue="sampler", dodge=0.53,
+        sns.pointplot(data=frame, x="benchmark", y="value", hue="arm", dodge=0.53,
                       errorbar=("ci", 95), linestyle="none", markers="D", capsize=0.08, ax=left,
                       estimator="mean", seed=0)
         left.set_ylabel(metric.replace("_", " "))

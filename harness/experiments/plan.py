@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.analysis.power import POWER, mde, seeds_needed
 from harness.errors import DataFileError, HarnessError
+from harness.experiments.arms import arm_of
 from harness.experiments.spec import runs_for
 
 
@@ -46,18 +47,18 @@ def plan(experiment: str, profile: str, effect: float, results_dir: Path,
         raise HarnessError(f"{experiment} has no runs under the {profile} profile")
     planned_seeds: dict[tuple, set] = defaultdict(set)
     for spec in design:
-        planned_seeds[(spec.benchmark, spec.config.sampler)].add(spec.config.seed)
+        planned_seeds[(spec.benchmark, spec.arm)].add(spec.config.seed)
     measured: dict[tuple, dict[int, dict]] = defaultdict(dict)
     for r in read_results(results_dir):
         if r.get("metrics", {}).get(metric, {}).get("value") is None:
             continue
-        measured[(r["benchmark"], r["sampler"])][r["seed"]] = r
+        measured[(r["benchmark"], arm_of(r))][r["seed"]] = r
     rows = []
-    for (benchmark, sampler), seeds in sorted(planned_seeds.items()):
-        if sampler == baseline or (benchmark, baseline) not in planned_seeds:
+    for (benchmark, arm), seeds in sorted(planned_seeds.items()):
+        if arm == baseline or (benchmark, baseline) not in planned_seeds:
             continue
-        a_runs, b_runs = measured.get((benchmark, baseline), {}), measured.get((benchmark, sampler), {})
-        row = {"benchmark": benchmark, "sampler": sampler, "baseline": baseline, "metric": metric,
+        a_runs, b_runs = measured.get((benchmark, baseline), {}), measured.get((benchmark, arm), {})
+        row = {"benchmark": benchmark, "arm": arm, "baseline": baseline, "metric": metric,
                "effect": effect, "design_seeds": len(seeds),
                "measured_seeds": [len(a_runs), len(b_runs)]}
         common = sorted(set(a_runs) & set(b_runs))

@@ -68,9 +68,10 @@ def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool,
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None,
-              seeds: tuple[int, ...] | None = None) -> dict:
+              seeds: tuple[int, ...] | None = None, cluster=None) -> dict:
     """Run what `targets` need under `profile` (cached), then build their tables and figures.
-    `seeds` keeps only the design's runs with those seeds (a pilot)."""
+    `seeds` keeps only the design's runs with those seeds (a pilot). `cluster`
+    (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first."""
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
@@ -91,6 +92,14 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
         raise HarnessError(f"no run of {' '.join(names)} under the {profile} profile has seed "
                            f"{', '.join(map(str, seeds))}; `nas-harness ls experiments` lists "
                            "the designs")
+    if cluster is not None and cluster.executor != "inline":
+        from harness.experiments.executors import submit_runs
+
+        outcome = submit_runs([s for specs in plans.values() for s in specs], runs_root, data_dir,
+                              cluster, log)
+        if outcome["pending"]:  # --no-wait: the tables wait for a later reproduce
+            return {"report_dir": str(report_dir), "wall_seconds": time.perf_counter() - started,
+                    "tables": [], "pending": outcome["pending"]}
     report_dir.mkdir(parents=True, exist_ok=True)
     executed = execute_all([s for specs in plans.values() for s in specs], runs_root, data_dir,
                            progress, log)
@@ -104,7 +113,8 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
             # The same config can serve several tables: the label is the table's.
             result = archive_run({**executed[spec.config.hash()], "label": spec.label}, report_dir)
             results.append(result)
-            all_results[result["config_hash"]] = result
+            # One entry per (run, label): a run that serves two tables is listed under both.
+            all_results[_entry_key(result)] = result
         if not results and specs == []:
             log(f"{name}: no runs under the {profile} profile; skipped")
             continue
@@ -113,10 +123,14 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
             built[name] = table
         log(f"{name}: {experiment.title} -> {report_dir}")
     elapsed = time.perf_counter() - started
-    _merge_json(report_dir / "runs.json", {r["config_hash"]: r for r in all_results.values()})
+    _merge_json(report_dir / "runs.json", all_results)
     _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
     _merge_json(report_dir / "timing.json", {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
     return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
+
+
+def _entry_key(result: dict) -> str:
+    return f"{result['config_hash']} {result['label']}"
 
 
 def _merge_json(path: Path, new: dict) -> None:
@@ -127,7 +141,7 @@ def _merge_json(path: Path, new: dict) -> None:
         except json.JSONDecodeError:
             old = {}
     if isinstance(old, list):  # runs.json is written as a list for readers
-        old = {r["config_hash"]: r for r in old}
+        old = {_entry_key(r): r for r in old}
     merged = {**old, **new}
     if path.name == "runs.json":
         from harness.experiments.runs import portable_path

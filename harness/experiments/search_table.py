@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
 from harness.experiments.tables import _fmt, write_table
 
@@ -44,8 +45,8 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
             options = EVO_OPTIONS[profile] if strategy == "evolutionary" else {}
             found = run_search(strategy, space, scorer, seed=result["seed"], budget=budget,
                                truth=truth, **options)
-            rows.append({"benchmark": result["benchmark"], "sampler": result["sampler"],
-                         "seed": result["seed"], "strategy": strategy, "budget": budget,
+            rows.append({"benchmark": result["benchmark"], "arm": arm_of(result),
+                         "sampler": result["sampler"], "seed": result["seed"], "strategy": strategy, "budget": budget,
                          "picked": found["picked"][0], "supernet_score": found["scores"][0],
                          "truth_accuracy": found["truth_accuracy"], "truth_rank": found["truth_rank"],
                          "truth_best_accuracy": found["truth_best_accuracy"],
@@ -60,17 +61,18 @@ def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=N
     if not runs.empty:
         grouped = defaultdict(list)
         for row in runs.to_dict("records"):
-            grouped[(row["benchmark"], row["sampler"], row["strategy"])].append(row)
-        for (benchmark, sampler, strategy), group in grouped.items():
+            grouped[(row["benchmark"], row["arm"], row["strategy"])].append(row)
+        for (benchmark, arm, strategy), group in grouped.items():
             acc = np.array([g["truth_accuracy"] for g in group], dtype=float)
             rank = np.array([g["truth_rank"] for g in group], dtype=float)
             std = float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")
-            rows.append({"benchmark": benchmark, "sampler": sampler, "strategy": strategy,
+            rows.append({"benchmark": benchmark, "arm": arm, "sampler": group[0]["sampler"],
+                         "strategy": strategy,
                          "budget": group[0]["budget"], "n_seeds": len(group),
                          "truth_accuracy_mean": float(acc.mean()), "truth_accuracy_std": std,
                          "truth_rank_mean": float(rank.mean()),
                          "truth_best_accuracy": group[0]["truth_best_accuracy"]})
-            shown.append({"benchmark": benchmark, "sampler": sampler, "strategy": strategy,
+            shown.append({"benchmark": benchmark, "arm": arm, "strategy": strategy,
                           "budget": group[0]["budget"], "seeds": len(group),
                           "truth accuracy (mean ± std)": f"{_fmt(acc.mean(), 2)} ± {_fmt(std, 2)}",
                           "true rank (mean)": _fmt(rank.mean(), 1),

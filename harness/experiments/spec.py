@@ -13,15 +13,26 @@ from dataclasses import dataclass, field
 
 from harness.errors import HarnessError, did_you_mean
 from harness.experiments import builders
+from harness.experiments.arms import arm_of
 from harness.profiles import NAMES as PROFILES
-from harness.profiles import SETTINGS, SPACE_SAMPLER_OPTIONS, TABLE3_CPU_SEEDS, TABLE6_LENGTH
+from harness.profiles import (
+    SETTINGS,
+    SPACE_SAMPLER_OPTIONS,
+    TABLE3_CPU_SEEDS,
+    TABLE3_EXTRA_ARMS,
+    TABLE6_LENGTH,
+)
 from harness.train.config import RunConfig, profile_overrides, resolve_config
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    label: str  # e.g. "pooling/debiased"
+    label: str  # "<space>/<arm>", e.g. "pooling/debiased" or "pooling/debiased-tau0.5"
     config: RunConfig
+
+    @property
+    def arm(self) -> str:
+        return arm_of({"label": self.label, "sampler": self.config.sampler})
 
     @property
     def benchmark(self) -> str:
@@ -94,6 +105,13 @@ def table3_runs(profile: str) -> list[RunSpec]:
                          else seeds[:2])
             for seed in seeds:
                 specs.append(run(profile, space, sampler, seed, f"{space}/{sampler}"))
+        for arm, options in TABLE3_EXTRA_ARMS.get((profile, space), {}).items():
+            options = dict(options)
+            sampler = options.pop("sampler")
+            seeds = (tuple(range(TABLE3_CPU_SEEDS[space])) if profile == "cpu"
+                     else settings["seeds"])
+            specs += [run(profile, space, sampler, seed, f"{space}/{arm}", sampler_options=options)
+                      for seed in seeds]
     return specs
 
 

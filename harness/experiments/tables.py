@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.stats
 
 from harness.experiments import paper
+from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
 from harness.io import atomic_write_csv
 from harness.rundir import RunDir
@@ -74,7 +75,7 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
         mean, std, low, high = seed_interval(values, boot if len(runs) == 1 else None,
                                              metric_bounds(metric))
         rows.append({"label": label, "space": runs[0]["space"], "sampler": runs[0]["sampler"],
-                     "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
+                     "arm": arm_of(runs[0]), "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
                      "sampler_tau": (runs[0].get("sampler_options") or {}).get("tau"),
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,
                      "values": values,
@@ -145,8 +146,10 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     rows, shown = [], []
     for label, t in tau.items():
         s = rho[label]
-        p_tau, p_rho = paper.TABLE3.get((t["space"], t["sampler"]), (None, None))
-        rows.append({"benchmark": t["benchmark"], "sampler": t["sampler"], "n_seeds": t["n_seeds"],
+        # The paper's numbers belong to its arms (tau 7), not to an extra arm of the same sampler.
+        p_tau, p_rho = paper.TABLE3.get((t["space"], t["arm"]), (None, None))
+        rows.append({"benchmark": t["benchmark"], "arm": t["arm"], "sampler": t["sampler"],
+                     "n_seeds": t["n_seeds"],
                      "n_archs": t["n_archs"], "kendall_mean": t["mean"], "kendall_std": t["std"],
                      "kendall_ci_low": t["ci_low"], "kendall_ci_high": t["ci_high"],
                      "spearman_mean": s["mean"], "spearman_std": s["std"],
@@ -160,7 +163,7 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "audit_note": t["audit_note"]})
         kl, eff, flag = audit_text(t)
         shown.append({
-            "benchmark": t["benchmark"], "sampler": t["sampler"], "seeds": t["n_seeds"],
+            "benchmark": t["benchmark"], "arm": t["arm"], "seeds": t["n_seeds"],
             "archs": t["n_archs"],
             "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
             "tau 95% interval": _interval_text(t),
@@ -186,7 +189,7 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
 
 def paired_comparisons(results: list[dict], baseline: str = "uniform",
                        metrics: tuple = ("kendall_tau", "spearman")) -> tuple[Table | None, list[dict]]:
-    """Each sampler against `baseline` on the same benchmark, paired by seed: the mean paired
+    """Each arm against the `baseline` arm on the same benchmark, paired by seed: the mean paired
     difference with its t interval and p-value, the minimum detectable difference at 80% power
     for this design (its seeds and measured spread of differences), and the ground truth's
     reliability ceiling."""
@@ -194,12 +197,13 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
 
     by = defaultdict(dict)
     for r in results:
-        by[(r["benchmark"], r["sampler"])][r["seed"]] = r
+        by[(r["benchmark"], arm_of(r))][r["seed"]] = r
     rows = []
-    for (benchmark, sampler), runs in sorted(by.items()):
+    for (benchmark, arm), runs in sorted(by.items()):
         base = by.get((benchmark, baseline))
-        if sampler == baseline or not base:
+        if arm == baseline or not base:
             continue
+        sampler = next(iter(runs.values()))["sampler"]
         seeds = sorted(set(runs) & set(base))
         for metric in metrics:
             a = [base[s]["metrics"][metric]["value"] for s in seeds]
@@ -208,8 +212,8 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
             sd = diff["sd_difference"]
             detectable = mde(sd, len(seeds)) if sd else float("nan")
             tilted = audit_cells([runs[s] for s in seeds])
-            rows.append({"benchmark": benchmark, "sampler": sampler, "baseline": baseline,
-                         "metric": metric, "seeds": seeds, **diff, "mde_80": detectable,
+            rows.append({"benchmark": benchmark, "arm": arm, "sampler": sampler,
+                         "baseline": baseline, "metric": metric, "seeds": seeds, **diff, "mde_80": detectable,
                          "tests_debiasing": tilted["tests_debiasing"],
                          "kl_mean": tilted["kl_mean"], **ground_truth_ceiling(benchmark)})
     if not rows:
@@ -227,7 +231,7 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
         flag = "" if r["sampler"] not in DENSITY_SAMPLERS else (
             "tilted" if r["tests_debiasing"] else "**does not test debiasing**")
         shown.append({
-            "benchmark": r["benchmark"], "sampler": r["sampler"], "metric": r["metric"],
+            "benchmark": r["benchmark"], "arm": r["arm"], "metric": r["metric"],
             "pairs": r["n_pairs"], "mean difference": f"{r['mean_difference']:+.3f}",
             "95% t interval": f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
             "p": "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
@@ -396,9 +400,9 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     rows, shown = [], []
     for metrics in by_label.values():
         first = next(iter(metrics.values()))
-        row = {"benchmark": first["benchmark"], "sampler": first["sampler"], "n_seeds": first["n_seeds"]}
-        cells = {"benchmark": first["benchmark"], "sampler": first["sampler"],
-                 "seeds": first["n_seeds"]}
+        row = {"benchmark": first["benchmark"], "arm": first["arm"], "sampler": first["sampler"],
+               "n_seeds": first["n_seeds"]}
+        cells = {"benchmark": first["benchmark"], "arm": first["arm"], "seeds": first["n_seeds"]}
         for metric in TOPK_METRICS:
             agg = metrics[metric]
             row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
@@ -477,7 +481,7 @@ def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
     if t3 is not None and not t3.empty:
         for row in t3.itertuples():
             for metric in ("kendall", "spearman"):
-                out[f"table3/{row.benchmark}/{row.sampler}/{metric}"] = {
+                out[f"table3/{row.benchmark}/{row.arm}/{metric}"] = {
                     "value": getattr(row, f"{metric}_mean"), "std": getattr(row, f"{metric}_std"),
                     "boot_half": getattr(row, f"{metric}_boot_half"),
                     "n_seeds": row.n_seeds, "higher_is_better": True,

@@ -51,6 +51,9 @@ class NetConfig:
     se_ratio: float = 0.25
     stem_stride: int | None = None
     cells_per_stage: int | None = None  # nb201: cells per stack (None = the published N=5)
+    # "batch": BatchNorm (the published spaces); "none": no normalisation, so a step's gradient
+    # does not depend on how the batch is split (exactness tests of data-parallel training).
+    norm: str = "batch"
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.num_classes < 1 or self.input_size < 1:
@@ -63,6 +66,8 @@ class NetConfig:
             raise ValueError(f"NetConfig.cells_per_stage must be >= 1, got {self.cells_per_stage}")
         if self.stem_stride is not None and self.stem_stride < 1:
             raise ValueError(f"NetConfig.stem_stride must be >= 1, got {self.stem_stride}")
+        if self.norm not in ("batch", "none"):
+            raise ValueError(f"NetConfig.norm must be 'batch' or 'none', got {self.norm!r}")
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -83,7 +88,10 @@ def scale_channels(channels: int, cfg: NetConfig, divisor: int | None = None) ->
 
 
 def bn(channels: int, cfg: NetConfig, default_affine: bool, default_track: bool) -> nn.BatchNorm2d:
-    """BatchNorm2d with the config's affine / running-statistics choice (None = the default)."""
+    """BatchNorm2d with the config's affine / running-statistics choice (None = the default);
+    an identity when the config's norm is "none"."""
+    if cfg.norm == "none":
+        return nn.Identity()
     affine = default_affine if cfg.bn_affine is None else cfg.bn_affine
     track = default_track if cfg.bn_track_running_stats is None else cfg.bn_track_running_stats
     return nn.BatchNorm2d(channels, affine=affine, track_running_stats=track)

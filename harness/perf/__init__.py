@@ -17,7 +17,11 @@ def bench_section(name: str):
     return SECTIONS.register(name)
 
 
-def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
-    from harness.perf import density_overhead, gt_load, train_step  # noqa: F401  (register)
+def section_names() -> list[str]:
+    from harness.perf import ddp, density_overhead, gt_load, loader, train_step  # noqa: F401
 
-    return {name: SECTIONS.get(name)(**options) for name in (names or SECTIONS.names())}
+    return SECTIONS.names()
+
+
+def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
+    return {name: SECTIONS.get(name)(**options) for name in (names or section_names())}

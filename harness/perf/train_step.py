@@ -12,20 +12,35 @@ import torch.nn.functional as F
 
 from harness.perf import bench_section
 
-# (space, NetConfig kwargs): the Fashion-MNIST shapes of the cpu profile, mobilenet at 32x32.
+# (space, NetConfig kwargs): the Fashion-MNIST shapes of the cpu profile, mobilenet at 32x32;
+# and the paper's sizes (CIFAR 32x32x3 at full width, MobileNetV2 at ImageNet 224x224).
 SHAPES = {
     "pooling": dict(in_channels=1, input_size=28, width_mult=1.0),
     "nb-macro": dict(in_channels=1, input_size=28, width_mult=0.5),
     "nb201": dict(in_channels=1, input_size=28, width_mult=1.0),
     "mobilenet": dict(in_channels=3, input_size=32, width_mult=0.5, stem_stride=1),
 }
+PAPER_SHAPES = {
+    "pooling": (dict(in_channels=3, input_size=32), 10, 256),
+    "nb-macro": (dict(in_channels=3, input_size=32), 10, 256),
+    "nb201": (dict(in_channels=3, input_size=32), 10, 256),
+    "mobilenet": (dict(in_channels=3, input_size=224), 1000, 128),
+}
+STEP_TARGET = 1.05
 
 
-def _step(model, optimizer, x, y, arch=None):
+def _step(model, optimizer, x, y, arch=None, scaler=None):
     optimizer.zero_grad(set_to_none=True)
-    logits = model(x) if arch is None else model(x, arch)
-    F.cross_entropy(logits, y).backward()
-    optimizer.step()
+    with torch.autocast(x.device.type, dtype=torch.float16, enabled=scaler is not None):
+        logits = model(x) if arch is None else model(x, arch)
+        loss = F.cross_entropy(logits, y)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def _sync(device):
@@ -54,45 +69,78 @@ class _threads:
         torch.set_num_threads(self.saved)
 
 
+def ratio_spread(t_super: list[float], t_alone: list[float]) -> dict:
+    """Median and interquartile range of the per-repeat ratios (each repeat times one supernet
+    step and, right after, one stand-alone step: drift hits both alike)."""
+    ratios = np.asarray(t_super) / np.asarray(t_alone)
+    q25, q50, q75 = np.percentile(ratios, [25, 50, 75])
+    return {"ratio_median": round(float(q50), 3), "ratio_q25": round(float(q25), 3),
+            "ratio_q75": round(float(q75), 3), "repeats": len(ratios)}
+
+
 @bench_section("train-step")
-def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int = 128,
-                     threads: int = 1, spaces: tuple[str, ...] | None = None, **_) -> list[dict]:
+def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int | None = None,
+                     threads: int = 1, spaces: tuple[str, ...] | None = None,
+                     paper_size: bool = False, amp: bool = False, channels_last: bool = False,
+                     **_) -> list[dict]:
     with _threads(threads):
-        return _train_step_ratio(device, quick, batch_size, spaces or tuple(SHAPES))
+        return _train_step_ratio(device, quick, batch_size, spaces or tuple(SHAPES), paper_size,
+                                 amp, channels_last)
 
 
-def _train_step_ratio(device: str, quick: bool, batch_size: int, spaces: tuple[str, ...]) -> list[dict]:
+def _train_step_ratio(device: str, quick: bool, batch_size: int | None, spaces: tuple[str, ...],
+                      paper_size: bool, amp: bool, channels_last: bool) -> list[dict]:
     from harness.nets import NetConfig, build_standalone, build_supernet
     from harness.spaces import get_space
 
     device = torch.device(device)
-    repeats = 5 if quick else 15
+    amp = amp and device.type == "cuda"
+    repeats = 9 if quick else 41
     rows = []
     rng = np.random.default_rng(0)
     for space_name in spaces:
-        shape = SHAPES[space_name]
+        if paper_size:
+            shape, classes, batch = PAPER_SHAPES[space_name]
+        else:
+            shape, classes, batch = SHAPES[space_name], 10, 128
+        batch = batch_size or batch
         space = get_space(space_name)
-        cfg = NetConfig(num_classes=10, **shape)
+        cfg = NetConfig(num_classes=classes, **shape)
         arch = space.sample(rng)
         torch.manual_seed(0)
         supernet = build_supernet(space_name, cfg).to(device)
         standalone = build_standalone(space_name, arch, cfg).to(device)
         standalone.load_state_dict(supernet.path_state_dict(arch))
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        supernet, standalone = (supernet.to(memory_format=memory_format),
+                                standalone.to(memory_format=memory_format))
         opt_super = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         opt_alone = torch.optim.SGD(standalone.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        x = torch.randn(batch_size, cfg.in_channels, cfg.input_size, cfg.input_size, device=device)
-        y = torch.randint(0, 10, (batch_size,), device=device)
-        for _ in range(2):  # warm-up both
-            _step(supernet, opt_super, x, y, arch)
-            _step(standalone, opt_alone, x, y)
+        scalers = ((torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda")) if amp
+                   else (None, None))
+        x = torch.randn(batch, cfg.in_channels, cfg.input_size, cfg.input_size, device=device)
+        x = x.contiguous(memory_format=memory_format)
+        y = torch.randint(0, classes, (batch,), device=device)
+        for _ in range(3):  # warm-up both
+            _step(supernet, opt_super, x, y, arch, scalers[0])
+            _step(standalone, opt_alone, x, y, None, scalers[1])
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         t_super, t_alone = [], []
         for _ in range(repeats):  # interleaved, so drift hits both sides alike
-            t_super.append(_timed(device, _step, supernet, opt_super, x, y, arch))
-            t_alone.append(_timed(device, _step, standalone, opt_alone, x, y))
+            t_super.append(_timed(device, _step, supernet, opt_super, x, y, arch, scalers[0]))
+            t_alone.append(_timed(device, _step, standalone, opt_alone, x, y, None, scalers[1]))
         s, a = statistics.median(t_super), statistics.median(t_alone)
-        rows.append({"space": space_name, "arch": space.key(arch), "batch": batch_size,
-                     "supernet_step_ms": round(1e3 * s, 2), "standalone_step_ms": round(1e3 * a, 2),
-                     "ratio": round(s / a, 3), "target": 1.10, "meets_target": s / a <= 1.10})
+        spread = ratio_spread(t_super, t_alone)
+        row = {"space": space_name, "arch": space.key(arch), "batch": batch,
+               "input": f"{cfg.in_channels}x{cfg.input_size}x{cfg.input_size}",
+               "amp": amp, "channels_last": channels_last,
+               "supernet_step_ms": round(1e3 * s, 2), "standalone_step_ms": round(1e3 * a, 2),
+               **spread, "supernet_images_per_s": round(batch / s, 1),
+               "target": STEP_TARGET, "meets_target": spread["ratio_median"] <= STEP_TARGET}
+        if device.type == "cuda":
+            row["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        rows.append(row)
     return rows
 
 

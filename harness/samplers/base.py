@@ -165,6 +165,13 @@ class EpochContext:
     loss_fn: Callable
     device: Any
     run_dir: Any
+    # Data-parallel runs: (fn, archs) -> fn(archs), each rank computing a slice (see
+    # harness.train.distributed.shard_map); None computes everything here.
+    shard_map: Callable | None = None
+
+    def map_archs(self, fn: Callable, archs):
+        """fn(archs) ({name: Tensor [len(archs), ...]}), divided over the ranks when sharded."""
+        return fn(archs) if self.shard_map is None else self.shard_map(fn, archs)
 
 
 SAMPLERS: Registry[type[Sampler]] = Registry("sampler")

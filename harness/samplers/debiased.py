@@ -240,8 +240,11 @@ class DebiasedSampler(Sampler):
         supernet = context.supernet
         means: dict[str, float] = {}
         if self.opts.distance == "cosine":
-            feats = gradient_features(supernet, archs, context.probe_batch, context.loss_fn,
-                                      self.feature_tensors(supernet), self.projection)
+            tensors = self.feature_tensors(supernet)
+            # Divided over the ranks of a data-parallel run, gathered in order.
+            feats = context.map_archs(
+                lambda part: gradient_features(supernet, part, context.probe_batch,
+                                               context.loss_fn, tensors, self.projection), archs)
             dist, means = layer_averaged_cosine_with_means(feats)
             del feats
         elif self.opts.distance == "hamming":
@@ -273,10 +276,12 @@ class DebiasedSampler(Sampler):
             return {}, {}, []
         archs = [self.classes[i] for i in self.figure]
         tensors = select_feature_tensors(context.supernet, None, self.opts.figure_set)
-        probe = gradient_features(context.supernet, archs, context.probe_batch, context.loss_fn,
-                                  tensors, self.projection)
-        train = gradient_features(context.supernet, archs, context.train_batch, context.loss_fn,
-                                  tensors, self.projection)
+        probe = context.map_archs(lambda part: gradient_features(
+            context.supernet, part, context.probe_batch, context.loss_fn, tensors,
+            self.projection), archs)
+        train = context.map_archs(lambda part: gradient_features(
+            context.supernet, part, context.train_batch, context.loss_fn, tensors,
+            self.projection), archs)
         return (per_layer_mean_distance(probe), per_layer_mean_distance(train),
                 [self.space.key(a) for a in archs])
 

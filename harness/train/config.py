@@ -60,6 +60,10 @@ class RunConfig:
     amp: bool = False
     channels_last: bool = False
     num_threads: int | None = None
+    # Data parallelism (torchrun): processes, and whether BatchNorm syncs its batch statistics
+    # across them (SyncBatchNorm, CUDA only). Recorded in config.json; a resume must match.
+    world_size: int = 1
+    sync_bn: bool = False
     # Epochs (0-based) whose checkpoint is also kept as checkpoints/epoch_XXXX.pt, e.g. the end
     # of a paired run's warm-up, which a density-sampler run of the same seed forks from.
     keep_checkpoints: tuple = ()
@@ -71,8 +75,14 @@ class RunConfig:
     # that a cache is shared across machines and data locations.
     UNHASHED = ("device", "num_threads", "data_root", "download", "keep_checkpoints")
 
+    # Fields added after runs were cached enter the hash only when they differ from these
+    # values, so every earlier run keeps its name (a 2-process run is another run: its BatchNorm
+    # statistics come from half batches).
+    HASHED_WHEN_SET = {"world_size": 1, "sync_bn": False}
+
     def hash(self) -> str:
-        relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED
+                    and not (k in self.HASHED_WHEN_SET and v == self.HASHED_WHEN_SET[k])}
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -97,7 +107,7 @@ def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
     a, b = old.to_dict(), new.to_dict()
     out = []
     for name in a:
-        if name in RunConfig.UNHASHED or a[name] == b.get(name):
+        if name in RunConfig.UNHASHED or a[name] == b.get(name, RunConfig.HASHED_WHEN_SET.get(name)):
             continue
         if isinstance(a[name], dict) and isinstance(b.get(name), dict):
             for key in sorted(set(a[name]) | set(b[name])):

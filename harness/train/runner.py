@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from harness.errors import HarnessError
 from harness.io import atomic_torch_save
 from harness.progress import Progress
-from harness.rundir import RunDir
+from harness.rundir import FollowerRunDir, RunDir
+from harness.train import distributed
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from harness.train.config import RunConfig, config_differences, provenance
 from harness.train.setup import RunSetup, build_run, epoch_generator, validate_run
@@ -42,12 +43,18 @@ class TrainingDiverged(HarnessError):
     pass
 
 
-def _test_pause(rd: RunDir, where: str) -> None:
-    """Test hook: park at a known point (a step number, or "startup": lock held, nothing written)
-    so that a test can SIGKILL the process there."""
-    if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == where:
+def _test_pause(rd: RunDir, where: str, d: distributed.Dist = distributed.SINGLE) -> None:
+    """Test hooks: park at a known point (a step number, or "startup": lock held, nothing written)
+    so that a test can SIGKILL the process there; or, in a data-parallel run, SIGKILL one rank
+    (HARNESS_TEST_KILL_RANK) at a step (HARNESS_TEST_KILL_AT_STEP)."""
+    if os.environ.get("HARNESS_TEST_PAUSE_AT_STEP") == where and d.is_main:
         (rd.path / "paused").write_text(where)
         time.sleep(600)
+    if (os.environ.get("HARNESS_TEST_KILL_AT_STEP") == where
+            and os.environ.get("HARNESS_TEST_KILL_RANK") == str(d.rank)):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def config_record(cfg: RunConfig) -> dict:
@@ -93,20 +100,49 @@ def _prepare(rd: RunDir, cfg: RunConfig, resume: bool, log: Callable[[str], None
 def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
               stop_after_steps: int | None = None,
               log: Callable[[str], None] | None = None) -> Path:
-    """Train the supernet of `cfg` into `run_dir`; with `resume`, continue from the last checkpoint."""
-    rd = RunDir(run_dir)
+    """Train the supernet of `cfg` into `run_dir`; with `resume`, continue from the last checkpoint.
+
+    Under torchrun (cfg.world_size > 1) every rank calls this: rank 0 holds the lock and writes
+    the directory, the others read it (harness.train.distributed)."""
     log = log or (lambda _message: None)
     validate_run(cfg)  # options and names, before any folder exists or data is loaded
+    d = distributed.init(cfg.device, cfg.world_size)
+    try:
+        return _train_run(cfg, run_dir, resume, progress and d.is_main, stop_after_steps, log, d)
+    finally:
+        distributed.shutdown(d)
+
+
+def _agree(d: distributed.Dist, rd: RunDir, cfg: RunConfig, resume: bool, log
+           ) -> tuple[RunConfig, bool]:
+    """Rank 0 decides how the run starts (_prepare); every rank gets its answer or its error."""
+    outcome, error = None, None
+    if d.is_main:
+        try:
+            prepared, from_checkpoint = _prepare(rd, cfg, resume, log)
+            outcome = (prepared.to_dict(), from_checkpoint, None)
+        except HarnessError as exc:
+            error, outcome = exc, (None, None, str(exc))
+    outcome = distributed.broadcast_object(d, outcome)
+    if outcome[2] is not None:
+        raise error or HarnessError(outcome[2])
+    return RunConfig.from_dict(outcome[0]), outcome[1]
+
+
+def _train_run(cfg: RunConfig, run_dir, resume: bool, progress: bool,
+               stop_after_steps: int | None, log, d: distributed.Dist) -> Path:
+    rd = RunDir(run_dir) if d.is_main else FollowerRunDir(run_dir)
     created = not rd.path.exists()
     with rd.lock():
-        _test_pause(rd, "startup")
-        cfg, from_checkpoint = _prepare(rd, cfg, resume, log)
+        _test_pause(rd, "startup", d)
+        cfg, from_checkpoint = _agree(d, rd, cfg, resume, log)
+        cfg = cfg.replace(device=distributed.device_for(cfg.device, d))
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         try:
-            setup = build_run(cfg)
+            setup = build_run(cfg, d)
         except HarnessError:
-            if created and not rd.has_config():  # leave nothing behind for a refused start
+            if created and not rd.has_config() and d.is_main:  # nothing left for a refused start
                 shutil.rmtree(rd.path, ignore_errors=True)
             raise
         start_epoch, global_step = 0, 0
@@ -153,20 +189,23 @@ def train_run(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progres
                     f"weights became non-finite in epoch {epoch + 1} ({bad[0]}, {len(bad)} "
                     f"tensors); the last good checkpoint is kept in {rd.checkpoint_path.parent}: "
                     "lower --lr")
-            save_checkpoint(
-                rd.checkpoint_path, model=setup.supernet.state_dict(),
-                optimizer=setup.optimizer.state_dict(), scheduler=setup.scheduler.state_dict(),
-                sampler=setup.sampler.state_dict(),
-                scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
-                epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
-            )
-            if epoch in cfg.keep_checkpoints:
-                shutil.copyfile(rd.checkpoint_path, rd.epoch_checkpoint_path(epoch))
+            distributed.broadcast_buffers(d, setup.supernet)
+            if d.is_main:
+                save_checkpoint(
+                    rd.checkpoint_path, model=setup.supernet.state_dict(),
+                    optimizer=setup.optimizer.state_dict(), scheduler=setup.scheduler.state_dict(),
+                    sampler=setup.sampler.state_dict(),
+                    scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
+                    epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
+                )
+                if epoch in cfg.keep_checkpoints:
+                    shutil.copyfile(rd.checkpoint_path, rd.epoch_checkpoint_path(epoch))
             rd.write_audit(setup.sampler.audit())
         bar.close()
         rd.write_audit(setup.sampler.audit())
         rd.write_done({"epochs": cfg.epochs, "global_step": global_step,
                        "config_hash": cfg.hash(), "sampling_counts": setup.sampler.counts})
+        distributed.barrier(d)  # no rank leaves before rank 0 has written the done marker
     return rd.path
 
 
@@ -238,11 +277,13 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             break
         if stop_after_steps is not None and global_step >= stop_after_steps:
             raise KeyboardInterrupt(f"stopped after {global_step} steps (test hook)")
-        _test_pause(rd, str(global_step))
+        _test_pause(rd, str(global_step), setup.dist)
         x, y = setup.to_device(x, y)
         archs = sampler.paths(global_step)
+        distributed.check_same_draw(setup.dist, [setup.space.key(a) for a in archs], global_step)
         sampler.record(archs)
         optimizer.zero_grad(set_to_none=True)
+        reduced = False
         step_loss = 0.0
         item_weights = None
         if plan is not None:
@@ -274,9 +315,15 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             else:
                 loss.backward()
             if sampler.wants_gradients(global_step):
+                # A sampler that reads the training gradient sees the ranks' average (one path
+                # a step under data parallelism, checked in validate_run).
+                distributed.all_reduce_gradients(setup.dist, params)
+                reduced = True
                 sampler.observe_gradients(global_step, arch, supernet)
             step_loss += reported.item()
             total_correct += int((logits.argmax(1) == y).sum())
+        if not reduced:
+            distributed.all_reduce_gradients(setup.dist, params)
         if cfg.unused_params_move:
             # Off-path parameters take weight decay and momentum like in a dense optimizer.
             for p in params:
@@ -296,6 +343,8 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
         total_paths += len(y) * len(archs)
         global_step += 1
         bar.update(1, epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{step_loss / len(archs):.3f}")
+    total_loss, total_correct, total_seen, total_paths = distributed.sum_over_ranks(
+        setup.dist, [total_loss, total_correct, total_seen, total_paths])
     rd.append_log({
         "epoch": epoch,
         "step": global_step,

@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import DataConfig, load_split, make_loader
+from harness.data.loaders import TensorImageDataset
 from harness.errors import HarnessError
 from harness.nets import NetConfig, build_supernet
 from harness.samplers import EpochContext, Sampler, build_sampler
 from harness.spaces import SearchSpace, get_space
+from harness.train import distributed
 from harness.train.config import RunConfig
 
 
@@ -72,14 +74,17 @@ class RunSetup:
     val_set: object
     device: torch.device
     probe_batch: tuple
+    dist: distributed.Dist = distributed.SINGLE
 
     @property
     def use_amp(self) -> bool:
         return self.scaler is not None
 
-    def train_loader(self, generator: torch.Generator):
+    def train_loader(self, generator: torch.Generator, shard: bool = True):
+        """The epoch's training batches; under data parallelism this rank's slice of each global
+        batch of cfg.batch_size (shard=False: whole batches, as every rank's samplers need)."""
         return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, generator=generator,
-                           drop_last=True)
+                           drop_last=True, shard=self.dist.shard if shard else None)
 
     def planned_loader(self, generator: torch.Generator, order):
         """Batches (x, y, positions) of the training set in a sampler's order (importance
@@ -91,7 +96,7 @@ class RunSetup:
                                f"needs an in-memory dataset, not {self.cfg.dataset}; turn its "
                                "data sampling off (e.g. --sampler-option data_tau=0)")
         return PlannedBatchLoader(self.train_set, self.cfg.batch_size, order, generator,
-                                  drop_last=True)
+                                  drop_last=True, shard=self.dist.shard)
 
     def steps_per_epoch(self) -> int:
         """Optimizer steps of one epoch (full batches; capped by cfg.steps_per_epoch)."""
@@ -105,11 +110,13 @@ class RunSetup:
         return x, y.to(self.device, non_blocking=True)
 
     def epoch_context(self, epoch: int, run_dir: Path) -> EpochContext:
-        first = next(iter(self.train_loader(epoch_generator(self.cfg.seed, epoch, stream=1))))
+        first = next(iter(self.train_loader(epoch_generator(self.cfg.seed, epoch, stream=1),
+                                            shard=False)))
         return EpochContext(
             epoch=epoch, epochs=self.cfg.epochs, supernet=self.supernet,
             probe_batch=self.to_device(*self.probe_batch), train_batch=self.to_device(*first),
             loss_fn=F.cross_entropy, device=self.device, run_dir=run_dir,
+            shard_map=distributed.shard_map(self.dist),
         )
 
 
@@ -125,16 +132,42 @@ def validate_run(cfg: RunConfig) -> None:
                             **cfg.sampler_options)
     if cfg.probe_size < 1:
         raise HarnessError(f"probe_size must be at least 1, got {cfg.probe_size}")
+    validate_data_parallel(cfg, sampler)
     sampler.attach(init_supernet(cfg.space, ncfg, cfg.seed), None, F.cross_entropy)
 
 
-def build_run(cfg: RunConfig) -> RunSetup:
+def validate_data_parallel(cfg: RunConfig, sampler: Sampler) -> None:
+    """What a data-parallel run (torchrun) needs of its config and sampler."""
+    if cfg.world_size < 1:
+        raise HarnessError(f"world_size must be at least 1, got {cfg.world_size}")
+    if cfg.sync_bn and not cfg.device.startswith("cuda"):
+        raise HarnessError("--sync-bn needs CUDA (torch's SyncBatchNorm runs on GPUs only); drop "
+                           "it on CPU, or use a net without BatchNorm (--net-option norm=none)")
+    if cfg.world_size == 1:
+        return
+    if cfg.batch_size % cfg.world_size:
+        raise HarnessError(f"batch size {cfg.batch_size} does not split evenly over "
+                           f"{cfg.world_size} processes; --batch-size is the global batch: use a "
+                           f"multiple of {cfg.world_size}")
+    if sampler.weights_losses:
+        raise HarnessError(f"sampler '{cfg.sampler}' estimates per-item importance from this "
+                           "process's batches, which data-parallel training does not share yet; "
+                           "run it in one process")
+
+
+def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSetup:
     device = resolve_device(cfg.device)
     space = get_space(cfg.space)
     data = data_config(cfg)
     train_set = load_split(data, "supernet-train", cfg.seed)
     val_set = load_split(data, "supernet-val", cfg.seed)
+    if device.type == "cuda" and isinstance(train_set, TensorImageDataset):
+        # In-memory datasets (CIFAR, Fashion-MNIST, ImageNet16) live on the GPU as uint8: batches
+        # are gathered, cropped, flipped and normalised there, with no loader workers.
+        train_set, val_set = train_set.to(device), val_set.to(device)
     supernet = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
+    if cfg.sync_bn:
+        supernet = torch.nn.SyncBatchNorm.convert_sync_batchnorm(supernet)
     if cfg.channels_last:
         supernet = supernet.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(supernet.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -152,6 +185,6 @@ def build_run(cfg: RunConfig) -> RunSetup:
                                generator=torch.Generator().manual_seed(cfg.seed))
     probe_batch = next(iter(probe_loader))
     setup = RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set,
-                     val_set, device, probe_batch)
+                     val_set, device, probe_batch, d)
     sampler.attach(supernet, setup.to_device(*probe_batch), F.cross_entropy)
     return setup

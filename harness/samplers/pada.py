@@ -171,13 +171,18 @@ class PADASampler(Sampler):
 
     def observe_gradients(self, step: int, arch: Arch, supernet) -> None:
         weight = self._last_weight if self.opts.importance_weights else 1.0
+        per_module = [(module.position, [p.grad.detach().pow(2).sum()
+                                         for p in module.chosen(arch).parameters()
+                                         if p.grad is not None])
+                      for module in self._choices]
+        flat = [g for _, squares in per_module for g in squares]
+        values = iter(torch.stack(flat).tolist() if flat else [])  # one device sync a step
         sums: dict[int, list[float]] = {}
-        for module in self._choices:
-            squares = [float(p.grad.detach().pow(2).sum())
-                       for p in module.chosen(arch).parameters() if p.grad is not None]
+        for position, tensors in per_module:
+            squares = [next(values) for _ in tensors]
             norm = math.sqrt(sum(squares)) / weight if squares else 0.0
             if math.isfinite(norm):
-                sums.setdefault(module.position, []).append(norm)
+                sums.setdefault(position, []).append(norm)
         for position, norms in sums.items():
             self._epoch_sum[position, arch[position]] += float(np.mean(norms))
             self._epoch_n[position, arch[position]] += 1

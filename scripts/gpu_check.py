@@ -23,6 +23,24 @@ import time
 from pathlib import Path
 
 BUDGET_S = 480
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # harness importable without an install, as the steps' `-m harness`
+
+
+def run_step(cmd: list[str], timeout: int, env: dict) -> tuple[int, str, str]:
+    """Run one step in its own process group; at the timeout the whole group is killed (a
+    torchrun's workers too, so they do not keep holding the GPUs)."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=REPO, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        return proc.returncode, stdout, stderr
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        return 124, stdout or "", (stderr or "") + f"\nkilled at the {timeout} s limit"
 
 
 def gpu_count() -> int:
@@ -42,10 +60,10 @@ def steps(out: Path, n_gpus: int) -> list[dict]:
             "import json, torch, platform; print(json.dumps({'torch': torch.__version__, "
             "'cuda': torch.version.cuda, 'python': platform.python_version(), "
             "'gpus': [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}))")]},
-        {"name": "gpu_tests", "timeout": 120, "cmd": [
+        {"name": "gpu_tests", "timeout": 110, "cmd": [
             py, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
             f"--junitxml={out / 'gpu_tests.xml'}"]},
-        {"name": "train_step", "timeout": 150, "cmd": [
+        {"name": "train_step", "timeout": 140, "cmd": [
             py, "-m", "harness", "bench", "--only", "train-step", "--device", "cuda",
             "--paper-size", "--amp", "--channels-last", "--json"]},
         {"name": "loader", "timeout": 60, "cmd": [
@@ -133,14 +151,7 @@ def main() -> int:
 
             write_synthetic_fashion_mnist(s["synthetic"], 4096, 1024)
         started = time.perf_counter()
-        try:
-            done = subprocess.run(s["cmd"], capture_output=True, text=True, timeout=s["timeout"],
-                                  env=env)
-            rc, stdout, stderr = done.returncode, done.stdout, done.stderr
-        except subprocess.TimeoutExpired as exc:
-            rc = 124
-            stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        rc, stdout, stderr = run_step(s["cmd"], s["timeout"], env)
         seconds = time.perf_counter() - started
         (out / f"{s['name']}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
         results.append({**s, "rc": rc, "seconds": round(seconds, 1),

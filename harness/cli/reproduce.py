@@ -40,7 +40,8 @@ def register(cli: click.Group) -> None:
     @click.option("--timeout-min", type=int, default=24 * 60, show_default=True,
                   help="A job's time limit; at the limit it requeues and resumes its run.")
     @click.option("--array-parallelism", type=int, default=16, show_default=True,
-                  help="Jobs of the array running at once (SLURM).")
+                  help="Jobs running at once (SLURM; local: chunks when waiting, all at once "
+                       "with --no-wait).")
     @click.option("--no-wait", is_flag=True,
                   help="Submit and return; the same command later collects the results.")
     @data_dir_option

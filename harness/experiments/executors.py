@@ -26,6 +26,9 @@ from harness.io import atomic_write_json
 from harness.rundir import RunDir
 
 EXECUTORS = ("inline", "local", "slurm")
+SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+               "BOOT_FAIL", "DEADLINE")
+MAX_TIMEOUTS = 20  # requeues after a timeout before submitit gives a job up
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,10 @@ class Ledger:
                 return True
             return _pid_running(pid)
         job = _submitit().SlurmJob(folder=folder, job_id=job_id)
-        return job.state not in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY",
-                                 "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "UNKNOWN")
+        # sacct says e.g. "CANCELLED by 1234"; PREEMPTED and REQUEUED come before a requeue, and
+        # UNKNOWN (not listed yet) must not let a pending job be submitted twice.
+        state = (job.state or "UNKNOWN").split()[0]
+        return state not in SLURM_ENDED
 
 
 def _pid_running(pid: int) -> bool:
@@ -150,9 +155,11 @@ def _executor(options: ClusterOptions, folder: Path, name: str):
     if options.executor == "slurm":
         params.update({"slurm_partition": options.slurm_partition,
                        "slurm_array_parallelism": options.array_parallelism,
-                       "gpus_per_node": options.gpus_per_run, "tasks_per_node": 1,
+                       "slurm_max_num_timeout": MAX_TIMEOUTS, "tasks_per_node": 1,
                        "cpus_per_task": options.cpus_per_run})
-    elif options.gpus_per_run:
+    # Only when asked: gpus_per_node=0 would hide every GPU from a local job
+    # (CUDA_VISIBLE_DEVICES="") and is rejected by some SLURM sites.
+    if options.gpus_per_run:
         params["gpus_per_node"] = options.gpus_per_run
     executor.update_parameters(**params)
     return executor
@@ -231,10 +238,20 @@ def submit_runs(specs: list[RunSpec], runs_root: Path, data_dir, options: Cluste
                 pending += [s.run_name for s in wave if states[s.run_name] != "done"]
                 continue
             waiting = [s for s in wave if states[s.run_name] in ("locked", "queued")]
-            while waiting:
+            deadline = time.time() + 60 * options.timeout_min * (MAX_TIMEOUTS + 1)
+            while waiting and time.time() < deadline:
                 time.sleep(options.poll_seconds)
                 waiting = [s for s in waiting
                            if run_state(s, runs_root, ledger, folder) in ("locked", "queued")]
+            # A run whose job ended without scoring it failed: say so, and never train it here
+            # instead (this may be a login node).
+            for spec in wave:
+                if spec.run_name in failed or run_state(spec, runs_root, ledger, folder) == "done":
+                    continue
+                entry = ledger.entry(spec) or {}
+                failed.append(spec.run_name)
+                log(f"run {spec.label} seed {spec.config.seed} is not finished after its job "
+                    f"{entry.get('job_id', '?')} (logs: {folder / str(entry.get('job_id', ''))})")
     if failed:
         raise HarnessError(f"{len(failed)} run(s) failed ({', '.join(failed[:3])}); their job "
                            "logs are named above: fix the cause and run the same command again "

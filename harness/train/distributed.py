@@ -164,6 +164,17 @@ def all_reduce_gradients(d: Dist, params: Sequence[torch.nn.Parameter]) -> None:
             offset += t.numel()
 
 
+def all_ranks_finite(d: Dist, loss: torch.Tensor) -> bool:
+    """Whether the loss is finite on every rank (one all-reduce), so that all ranks stop
+    together instead of one raising while the others wait in a collective."""
+    finite = bool(torch.isfinite(loss))
+    if not d.enabled:
+        return finite
+    flag = torch.tensor([1 if finite else 0], dtype=torch.int64, device=_comm_device(d))
+    _dist().all_reduce(flag, op=_dist().ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def sum_over_ranks(d: Dist, values: Sequence[float]) -> list[float]:
     """Element-wise sums over ranks (epoch loss and accuracy totals for the log)."""
     if not d.enabled:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
-from harness.io import atomic_torch_save
+from harness.io import atomic_torch_save, atomic_write_bytes
 from harness.progress import Progress
 from harness.rundir import FollowerRunDir, RunDir
 from harness.train import distributed
@@ -198,8 +198,9 @@ def _train_run(cfg: RunConfig, run_dir, resume: bool, progress: bool,
                     scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
                     epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
                 )
-                if epoch in cfg.keep_checkpoints:
-                    shutil.copyfile(rd.checkpoint_path, rd.epoch_checkpoint_path(epoch))
+                if epoch in cfg.keep_checkpoints:  # atomic: a paired run may fork from it now
+                    atomic_write_bytes(rd.epoch_checkpoint_path(epoch),
+                                       rd.checkpoint_path.read_bytes())
             rd.write_audit(setup.sampler.audit())
         bar.close()
         rd.write_audit(setup.sampler.audit())
@@ -301,7 +302,7 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                     loss = weighted.mean() * sampler.path_weight(arch)
                 else:
                     loss = reported = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
+            if not distributed.all_ranks_finite(setup.dist, loss):  # every rank stops together
                 rd.append_log({"epoch": epoch, "step": global_step, "event": "nan_loss"})
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch + 1}, step {global_step} "
@@ -315,8 +316,9 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
             else:
                 loss.backward()
             if sampler.wants_gradients(global_step):
-                # A sampler that reads the training gradient sees the ranks' average (one path
-                # a step under data parallelism, checked in validate_run).
+                # A sampler that reads the training gradient sees the ranks' average. With
+                # several paths a step, the gradient accumulated so far is averaged again at each
+                # reduce, which leaves averages unchanged.
                 distributed.all_reduce_gradients(setup.dist, params)
                 reduced = True
                 sampler.observe_gradients(global_step, arch, supernet)

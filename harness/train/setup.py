@@ -116,7 +116,9 @@ class RunSetup:
             epoch=epoch, epochs=self.cfg.epochs, supernet=self.supernet,
             probe_batch=self.to_device(*self.probe_batch), train_batch=self.to_device(*first),
             loss_fn=F.cross_entropy, device=self.device, run_dir=run_dir,
-            shard_map=distributed.shard_map(self.dist),
+            # With SyncBatchNorm every forward is a collective: all ranks must run the same
+            # networks in the same order, so the recompute is not divided then.
+            shard_map=None if self.cfg.sync_bn else distributed.shard_map(self.dist),
         )
 
 
@@ -159,8 +161,12 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
     device = resolve_device(cfg.device)
     space = get_space(cfg.space)
     data = data_config(cfg)
+    if d.enabled and not d.is_main:
+        distributed.barrier(d)  # rank 0 reads (or downloads) the dataset first, alone
     train_set = load_split(data, "supernet-train", cfg.seed)
     val_set = load_split(data, "supernet-val", cfg.seed)
+    if d.enabled and d.is_main:
+        distributed.barrier(d)
     if device.type == "cuda" and isinstance(train_set, TensorImageDataset):
         # In-memory datasets (CIFAR, Fashion-MNIST, ImageNet16) live on the GPU as uint8: batches
         # are gathered, cropped, flipped and normalised there, with no loader workers.

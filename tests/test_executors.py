@@ -112,3 +112,23 @@ def test_an_interrupted_job_requeues_and_resumes_its_run(tmp_path, data_dir):
     a = pd.read_csv(rd.predictions_path)
     b = pd.read_csv(RunDir(run_dir_for(spec, inline)).predictions_path)
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("state, active", [("PENDING", True), ("RUNNING", True),
+                                           ("REQUEUED", True), ("PREEMPTED", True),
+                                           ("UNKNOWN", True), ("COMPLETED", False),
+                                           ("CANCELLED by 1234", False), ("TIMEOUT", False),
+                                           ("NODE_FAIL", False)])
+def test_slurm_job_states_in_the_ledger(tmp_path, monkeypatch, state, active):
+    import submitit
+
+    class FakeSlurmJob:
+        def __init__(self, folder, job_id):
+            self.state = state
+
+    monkeypatch.setattr(submitit, "SlurmJob", FakeSlurmJob)
+    spec = tiny(0)
+    ledger = Ledger(tmp_path, "smoke")
+    assert not ledger.job_active(spec, tmp_path)  # nothing submitted yet
+    ledger.record(spec, "4242_0", "slurm")
+    assert ledger.job_active(spec, tmp_path) is active

@@ -4,6 +4,7 @@ part the GPU check must cover; without a GPU it refuses to run for real, with on
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ def test_dry_run_writes_the_plan_within_budget(tmp_path):
                                                             "--channels-last", "--device cuda"))
     assert "--nproc_per_node 2" in commands["torchrun_2gpu"] and "--data-root" in commands[
         "torchrun_2gpu"]
-    assert "at most 480 s in all" in done.stdout
+    said = re.search(r"at most (\d+) s in all \(budget 480 s\)", done.stdout)
+    assert said and int(said.group(1)) == plan["max_seconds"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")

@@ -238,7 +238,7 @@ def test_fairnas_each_candidate_gets_the_full_gradient_of_its_own_path(monkeypat
     setup.optimizer.register_step_pre_hook(capture)
     import harness.train.runner as runner
 
-    monkeypatch.setattr(runner, "build_run", lambda _cfg: setup)
+    monkeypatch.setattr(runner, "build_run", lambda _cfg, _dist=None: setup)
     train_run(cfg, _tmp_run_dir(), progress=False)
     names = dict(reference.named_parameters())
     trained = dict(setup.supernet.named_parameters())

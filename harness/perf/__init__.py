@@ -24,4 +24,5 @@ def section_names() -> list[str]:
 
 
 def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
-    return {name: SECTIONS.get(name)(**options) for name in (names or section_names())}
+    known = section_names()  # imports (registers) every section
+    return {name: SECTIONS.get(name)(**options) for name in (names or known)}

@@ -84,6 +84,12 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
     return RunSpec(label=label, config=config)
 
 
+def _paired_seeds(profile: str, space: str) -> tuple[int, ...]:
+    """Seeds of Table 3's paired arms (uniform, debiased, extra arms). cpu: TABLE3_CPU_SEEDS
+    (from `nas-harness plan`: pooling needs about 8 pairs for a gap of 0.1)."""
+    if profile == "cpu":
+        return tuple(range(TABLE3_CPU_SEEDS[space]))
+    return tuple(SETTINGS[profile]["seeds"])
 
 
 def table3_runs(profile: str) -> list[RunSpec]:
@@ -96,22 +102,15 @@ def table3_runs(profile: str) -> list[RunSpec]:
             if space != "pooling":  # strict fairness needs an unconstrained product space
                 samplers.append("fairnas")
         for sampler in samplers:
-            # cpu: the paper's comparison (uniform vs debiased) gets TABLE3_CPU_SEEDS per arm
-            # (from `nas-harness plan`: pooling needs about 8 pairs for a gap of 0.1), the
-            # extra baselines two.
-            seeds = settings["seeds"]
-            if profile == "cpu":
-                seeds = (tuple(range(TABLE3_CPU_SEEDS[space])) if sampler in ("uniform", "debiased")
-                         else seeds[:2])
-            for seed in seeds:
-                specs.append(run(profile, space, sampler, seed, f"{space}/{sampler}"))
+            # The extra baselines get two seeds on cpu: labelled with their MDE, not read.
+            seeds = (_paired_seeds(profile, space) if sampler in ("uniform", "debiased")
+                     or profile != "cpu" else settings["seeds"][:2])
+            specs += [run(profile, space, sampler, seed, f"{space}/{sampler}") for seed in seeds]
         for arm, options in TABLE3_EXTRA_ARMS.get((profile, space), {}).items():
             options = dict(options)
             sampler = options.pop("sampler")
-            seeds = (tuple(range(TABLE3_CPU_SEEDS[space])) if profile == "cpu"
-                     else settings["seeds"])
             specs += [run(profile, space, sampler, seed, f"{space}/{arm}", sampler_options=options)
-                      for seed in seeds]
+                      for seed in _paired_seeds(profile, space)]
     return specs
 
 

@@ -77,3 +77,27 @@ def test_every_link_in_a_committed_report_resolves(report):
             if not (page.parent / target).exists():
                 dead.append(f"{page.name}: {target}")
     assert not dead, f"{len(dead)} dead links, e.g. {dead[:3]}"
+
+
+def _design(profile: str) -> dict[tuple[str, int], object]:
+    from harness.experiments.spec import EXPERIMENTS, runs_for
+
+    return {(s.label, s.config.seed): s.config for name in EXPERIMENTS
+            for s in runs_for(name, profile)}
+
+
+@pytest.mark.skipif(not (REPORTS / "cpu" / "runs.json").is_file(), reason="no cpu report")
+def test_the_cpu_report_is_what_the_current_design_trains():
+    """Every archived cpu run has the config hash and thread count that `reproduce --profile cpu`
+    would train today, so a rerun from an empty cache retrains these runs (not others), and
+    gives their numbers: CPU results depend on the thread count, which the hash leaves out."""
+    report = REPORTS / "cpu"
+    design = _design("cpu")
+    runs = json.loads((report / "runs.json").read_text())
+    assert runs
+    for r in runs:
+        config = design.get((r["label"], r["seed"]))
+        assert config is not None, f"{r['label']} seed {r['seed']} is not in the cpu design"
+        assert config.hash() == r["config_hash"], r["archive"]
+        archived = json.loads((report / r["archive"] / "config.json").read_text())["config"]
+        assert archived["num_threads"] == config.num_threads, r["archive"]

@@ -75,3 +75,33 @@ def test_plan_sizes_each_arm_from_its_own_runs(tmp_path):
     assert out["debiased-tau0.5"]["sd_difference"] == pytest.approx(
         np.std(np.subtract(tilted, uniform), ddof=1))
     assert out["debiased-tau0.5"]["design_seeds"] == 8
+
+
+def _with_run_dir(r: dict, tmp_path) -> dict:
+    metrics = {**r["metrics"], "spearman": dict(r["metrics"]["kendall_tau"])}
+    return {**r, "metrics": metrics,
+            "run_dir": str(tmp_path / f"{r['label'].replace('/', '-')}-s{r['seed']}")}
+
+
+def test_table4_and_table5_pair_each_arm_with_their_reference_arm(tmp_path):
+    from harness.experiments.tables import table4, table5
+
+    imd, kde = [0.30, 0.35, 0.32], [0.33, 0.39, 0.31]
+    t4 = [_with_run_dir(result("inverse_mean_distance", "debiased", s, v), tmp_path)
+          for s, v in enumerate(imd)]
+    t4 += [_with_run_dir(result("kde", "debiased", s, v), tmp_path) for s, v in enumerate(kde)]
+    frame = table4(t4, "cpu", tmp_path)
+    (row,) = frame.attrs["paired"][:1]
+    assert (row["arm"], row["baseline"], row["n_pairs"]) == ("kde", "inverse_mean_distance", 3)
+    assert row["mean_difference"] == pytest.approx(np.mean(np.subtract(kde, imd)))
+    assert "Paired comparison with inverse_mean_distance" in (tmp_path / "table4.md").read_text()
+    assert (tmp_path / "table4_paired.csv").is_file()
+
+    t5 = [_with_run_dir(result(f"tau={tau:g}", "debiased", s, v + shift, "nb-macro"), tmp_path)
+          for tau, shift in ((7.0, 0.0), (0.5, 0.05), (50.0, -0.01))
+          for s, v in enumerate([0.55, 0.56])]
+    rows = {r["arm"]: r for r in table5(t5, "cpu", tmp_path).attrs["paired"]
+            if r["metric"] == "kendall_tau"}
+    assert set(rows) == {"tau=0.5", "tau=50"}
+    assert rows["tau=0.5"]["mean_difference"] == pytest.approx(0.05)
+    assert rows["tau=50"]["mean_difference"] == pytest.approx(-0.01)

@@ -301,9 +301,24 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "paper tau": _fmt(paper.TABLE4.get(estimator), 2),
                       "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
                       "eff. N / N": eff, "audit": flag})
-    return write_table(Table("table4", f"Table 4: density estimator, pooling ({profile} profile)",
-                             pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
-                       report_dir)
+    return _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} profile)",
+                              pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
+                        results, "inverse_mean_distance", report_dir)
+
+
+def _with_paired(table: Table, results: list[dict], baseline: str, report_dir: Path
+                 ) -> pd.DataFrame:
+    """Write `table` with each arm's paired comparison against the `baseline` arm (same seeds:
+    the density runs of a seed fork from one uniform warm-up), as Table 3 does with uniform."""
+    paired, comparisons = paired_comparisons(results, baseline=baseline)
+    if paired is not None:
+        paired.name = f"{table.name}_paired"
+        table.sections.append(paired)
+    frame = write_table(table, report_dir)
+    if comparisons:
+        atomic_write_csv(report_dir / f"{table.name}_paired.csv", pd.DataFrame(comparisons))
+    frame.attrs["paired"] = comparisons
+    return frame
 
 
 def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
@@ -322,9 +337,9 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "95% interval": _interval_text(t),
                       "paper tau (NAS-Bench-Macro)": _fmt(paper.TABLE5.get(temperature), 2),
                       "KL (nats)": kl, "eff. N / N": eff, "audit": flag})
-    return write_table(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
-                             pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
-                       report_dir)
+    return _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
+                              pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
+                        results, "tau=7", report_dir)
 
 
 def density_trajectory(run_dir: str | Path) -> list[tuple[int, dict[str, float]]]:

@@ -158,6 +158,33 @@ def test_reproduce_seeds_runs_only_the_pilot_seeds_of_the_design(monkeypatch, tm
     assert {s.config.hash() for s in executed} <= {s.config.hash() for s in design}
 
 
+@pytest.mark.parametrize("profile, threads, expected", [("cpu", None, 1), ("cpu", 2, 2),
+                                                        ("smoke", 1, 1)])
+def test_reproduce_bounds_its_own_threads(monkeypatch, tmp_path, profile, threads, expected):
+    """Evaluation and search of cached runs run in the reproduce process itself: it takes
+    --threads, else the runs' own count (the cpu profile's 1), never torch's default."""
+    import torch
+
+    from harness.experiments import reproduce as reproduce_module
+
+    seen = []
+
+    def fake_execute_all(specs, runs_root, data_dir, progress, log):
+        seen.append(torch.get_num_threads())
+        raise SystemExit(0)
+
+    monkeypatch.setattr(reproduce_module, "execute_all", fake_execute_all)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with pytest.raises(SystemExit):
+            reproduce_module.reproduce(["table3"], profile, tmp_path / "runs", tmp_path / "out",
+                                       threads=threads)
+    finally:
+        torch.set_num_threads(saved)
+    assert seen == [expected]
+
+
 def test_nb201_experiment_runs_every_sampler_per_dataset():
     from harness.experiments.spec import NB201_SAMPLERS
 

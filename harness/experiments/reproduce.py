@@ -88,6 +88,7 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
                                                        data_root=data_root or s.config.data_root))
                      for s in specs]
         plans[name] = specs
+    _limit_threads(threads, plans)
     if seeds is not None and not any(plans.values()):
         raise HarnessError(f"no run of {' '.join(names)} under the {profile} profile has seed "
                            f"{', '.join(map(str, seeds))}; `nas-harness ls experiments` lists "
@@ -127,6 +128,17 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
     _merge_json(report_dir / "timing.json", {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
     return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
+
+
+def _limit_threads(threads: int | None, plans: dict) -> None:
+    """This process's torch threads: `--threads`, else the runs' own when they agree (the cpu
+    profile's 1). Evaluation and search of cached runs happen here, outside `train_run`, and
+    must not oversubscribe cores that other runs share."""
+    import torch
+
+    wanted = {s.config.num_threads for specs in plans.values() for s in specs} - {None}
+    if threads or len(wanted) == 1:
+        torch.set_num_threads(threads or wanted.pop())
 
 
 def _entry_key(result: dict) -> str:

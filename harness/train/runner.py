@@ -304,8 +304,12 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                     loss = reported = F.cross_entropy(logits, y)
             if not distributed.all_ranks_finite(setup.dist, loss):  # every rank stops together
                 rd.append_log({"epoch": epoch, "step": global_step, "event": "nan_loss"})
+                value = loss.item()
+                # Under torchrun every rank stops; a rank whose own loss was finite says so.
+                became = (str(value) if not math.isfinite(value) else
+                          f"non-finite on another rank (rank {setup.dist.rank}: {value:.4g})")
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {global_step} "
+                    f"loss became {became} at epoch {epoch + 1}, step {global_step} "
                     f"(architecture {setup.space.key(arch)}); the last good checkpoint is kept in "
                     f"{rd.checkpoint_path.parent}: lower --lr or enable gradient clipping"
                 )

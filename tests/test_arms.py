@@ -105,3 +105,19 @@ def test_table4_and_table5_pair_each_arm_with_their_reference_arm(tmp_path):
     assert set(rows) == {"tau=0.5", "tau=50"}
     assert rows["tau=0.5"]["mean_difference"] == pytest.approx(0.05)
     assert rows["tau=50"]["mean_difference"] == pytest.approx(-0.01)
+
+
+def test_cpu_table5_pairs_tau_half_with_table3s_tau7_runs_on_three_seeds():
+    specs = runs_for("table5", "cpu")
+    seeds = {}
+    for s in specs:
+        seeds.setdefault(s.arm, set()).add(s.config.seed)
+        assert s.config.sampler == "debiased" and s.config.space == "nb-macro"
+    assert seeds == {"tau=50": {0, 1}, "tau=7": {0, 1, 2}, "tau=0.5": {0, 1, 2}}
+    table3 = {(s.config.seed, s.config.hash()) for s in runs_for("table3", "cpu")
+              if s.label == "nb-macro/debiased"}
+    assert {(s.config.seed, s.config.hash()) for s in specs if s.arm == "tau=7"} == table3
+    # Every other profile runs the paper's four temperatures on all of its seeds.
+    paper = runs_for("table5", "paper")
+    assert {s.arm for s in paper} == {"tau=50", "tau=7", "tau=0.5", "tau=0.1"}
+    assert len(paper) == 12

@@ -166,6 +166,29 @@ def test_fairnas_one_optimizer_step_per_m_paths(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- debiased
 
 
+def test_figure_epochs_records_figure_2_only_at_those_epochs_and_keeps_old_hashes():
+    from harness.samplers import resolve_sampler_options
+    from harness.train.config import resolve_config
+
+    space = get_space("pooling")
+    sampler = build_sampler("debiased", space, seed=0, warmup_epochs=4, figure_archs=4,
+                            figure_epochs=[2])
+    ctx = tiny_context("pooling")
+    recorded = {epoch: bool(sampler.on_epoch_end(epoch, ctx)["per_layer_mean_distance_probe"])
+                for epoch in range(3)}
+    assert recorded == {0: False, 1: True, 2: False}  # epoch 1 = 2 epochs completed
+    # Added after runs were cached: left out of the recorded options at its default, so
+    # every earlier run keeps its config hash; set, it is recorded and named in the hash.
+    assert "figure_epochs" not in resolve_sampler_options("debiased", {})
+    assert resolve_sampler_options("debiased", {"figure_epochs": [2]})["figure_epochs"] == [2]
+    plain = resolve_config("pooling", "smoke", sampler="debiased")
+    explicit = resolve_config("pooling", "smoke", sampler="debiased",
+                              sampler_options={"figure_epochs": None})
+    sparse = resolve_config("pooling", "smoke", sampler="debiased",
+                            sampler_options={"figure_epochs": [2]})
+    assert plain.hash() == explicit.hash() != sparse.hash()
+
+
 def test_debiased_warmup_then_draws_follow_probabilities():
     space = get_space("pooling")
     sampler = build_sampler("debiased", space, seed=0, warmup_epochs=2, figure_archs=8,

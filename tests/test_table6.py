@@ -47,3 +47,13 @@ def test_table6_rows_mean_interval_and_epoch_zero(tmp_path):
         assert got == pytest.approx(expected[here])
     text = (tmp_path / "table6.md").read_text()
     assert "Convergence: the density after 4 epochs" in text and "| 0 | 0.000 | 0 | 3 |" in text
+
+
+def test_cpu_table6_records_figure_2_on_the_first_seed_at_the_tracked_epochs():
+    runs = spec.table6_runs("cpu")
+    first, *others = [r.config.sampler_options for r in runs]
+    tracked = sorted(set(spec.table6_epochs("cpu").values()))
+    assert first["figure_archs"] == 64
+    assert first["figure_epochs"] == sorted(set(tracked) | {runs[0].config.epochs})
+    assert all(o["figure_archs"] == 0 for o in others) and len(others) >= 2
+    assert all(o["track_epochs"] == tracked for o in [first, *others])

@@ -120,6 +120,10 @@ class DebiasedOptions(DensityOptions):
     track_epochs: list[int] | None = option(None, "epochs completed (0 = before training) at "
                                             "which warm-up densities are tracked; null = every "
                                             "epoch")
+    figure_epochs: list[int] | None = option(None, "epochs completed at which Figure 2's "
+                                             "distances are recorded; null = every epoch (a "
+                                             "gradient per figure network and batch each time)",
+                                             recorded_when_set=True)
 
 
 @register_sampler("debiased", "density-aware sampling (Debiased One-Shot NAS), enumerable spaces")
@@ -307,7 +311,8 @@ class DebiasedSampler(Sampler):
         recompute = (after_warmup and (done - self.warmup_epochs) % every == 0
                      and (done < context.epochs or self.track_warmup))
         track = (not after_warmup) and self.track_warmup and self._tracked(done)
-        probe_fig, train_fig, figure_keys = self._figures(context)
+        figures = self.opts.figure_epochs is None or done in self.opts.figure_epochs
+        probe_fig, train_fig, figure_keys = self._figures(context) if figures else ({}, {}, [])
         snapshot: dict[str, Any] = {
             "epoch": epoch, "epochs": context.epochs, "recompute_every": every,
             "fraction_of_training": done / max(context.epochs, 1),

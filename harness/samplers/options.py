@@ -28,9 +28,13 @@ from harness.errors import HarnessError, did_you_mean
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None,
-           minimum: float | None = None, exclusive: bool = False) -> Any:
-    """A dataclass field with its help text and checks (choices, a lower bound)."""
-    meta = {"help": help, "choices": choices, "minimum": minimum, "exclusive": exclusive}
+           minimum: float | None = None, exclusive: bool = False,
+           recorded_when_set: bool = False) -> Any:
+    """A dataclass field with its help text and checks (choices, a lower bound).
+    recorded_when_set: an option added after runs were cached; at its default it is left out of
+    the recorded options (and so of the config hash), so those runs keep their names."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "exclusive": exclusive,
+            "recorded_when_set": recorded_when_set}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -172,7 +176,15 @@ class SamplerOptions:
         """Checks across fields; subclasses extend."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in self.fields()}
+        out = {}
+        for f in self.fields():
+            value = getattr(self, f.name)
+            if f.metadata.get("recorded_when_set"):
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                if value == default:
+                    continue
+            out[f.name] = value
+        return out
 
     @classmethod
     def describe(cls) -> list[dict[str, Any]]:

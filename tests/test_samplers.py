@@ -326,7 +326,10 @@ def test_options_declared_once_feed_parsing_help_and_hash():
     resolved = resolve_sampler_options("debiased", {"tau": "0.5"})
     assert resolved["tau"] == 0.5 and resolved["normalize"] is None  # literal eq. 8 by default
     described = {o["name"]: o for o in SAMPLERS.get("debiased").Options.describe()}
-    assert set(described) == set(resolved)  # help lists exactly the parsed options
+    # Help lists every parsed option; the recorded (hashed) options leave out only those added
+    # after runs were cached, while at their default (figure_epochs).
+    assert set(described) - set(resolved) == {"figure_epochs"}
+    assert set(resolved) <= set(described)
     assert described["tau"]["default"] == 7.0 and described["tau"]["help"]
     # the recorded options are the resolved ones: an explicit default names the same run
     a = resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tau": 7})

@@ -20,7 +20,9 @@ def register(cli: click.Group) -> None:
                   help="Report folder (default: reports/<profile>).")
     @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
                   help="Cache of run directories, keyed by config hash.")
-    @click.option("--threads", type=int, default=None, help="torch CPU threads per run (cpu profile: 1; CPU results differ in the last digits with the thread count, which is outside the config hash).")
+    @click.option("--threads", type=int, default=None,
+                  help="torch CPU threads per run (cpu profile: 1; CPU results differ in the "
+                       "last digits with the thread count, which is outside the config hash).")
     @click.option("--device", default=None, help="Override the profile's device (cpu, cuda).")
     @click.option("--data-root", default=None, type=click.Path(file_okay=False),
                   help="Dataset folder (default: Debian's Fashion-MNIST folder, else the user "

@@ -5,8 +5,8 @@ into report_dir: Markdown table fragments (*.md, opaque; order table3, table4, t
 topk, search, then the rest alphabetically), figures (*.png, alphabetically) and runs.json (a list
 of result dicts) for a "Runs" section whose numbers link to the run directories. report.html is
 rendered from report.md by markdown-it-py (CommonMark with GitHub tables) inside a Jinja2 page
-template, with images embedded as base64 data URIs, so the page can be moved or mailed on its own (links to run directories stay
-relative to the report folder).
+template, with images embedded as base64 data URIs, so the page can be moved or mailed on its own
+(links to run directories stay relative to the report folder).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from harness.profiles import (
     TABLE3_CPU_SEEDS,
     TABLE3_EXTRA_ARMS,
     TABLE5_SEEDS,
+    TABLE6_FIGURE_SEEDS,
     TABLE6_LENGTH,
 )
 from harness.train.config import RunConfig, profile_overrides, resolve_config
@@ -154,16 +155,14 @@ def table6_runs(profile: str) -> list[RunSpec]:
     total = length + max(1, length // 3)
     tracked = sorted(set(table6_epochs(profile).values()))
     seeds = SETTINGS[profile]["seeds"][:1] if profile == "smoke" else SETTINGS[profile]["seeds"]
+    figure_seeds = TABLE6_FIGURE_SEEDS.get(profile)
     specs = []
-    for seed in seeds:
+    for i, seed in enumerate(seeds):
         options = {"track_density_during_warmup": True, "figure_archs": 64,
                    "track_epochs": tracked}
-        if profile == "cpu":
-            # Figure 2's distances cost a gradient per network and batch (about 75 s an epoch
-            # here, 15x a training epoch): on cpu the first seed records them at the tracked
-            # epochs and at the end, the others not at all. Figure 2 reads the first seed.
-            options.update({"figure_epochs": sorted(set(tracked) | {total}) if seed == seeds[0]
-                            else None, "figure_archs": 64 if seed == seeds[0] else 0})
+        if figure_seeds is not None:
+            options.update({"figure_epochs": sorted(set(tracked) | {total})} if i < figure_seeds
+                           else {"figure_archs": 0})
         specs.append(run(profile, "pooling", "debiased", seed, "pooling/warmup-tracking",
                          epochs=total, warmup_epochs=total, lr_schedule="constant",
                          sampler_options=options))

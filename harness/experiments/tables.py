@@ -172,19 +172,13 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
             "paper tau": _fmt(p_tau, 2), "paper rho": _fmt(p_rho, 2),
             "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl, "eff. N / N": eff,
             "audit": flag})
-    paired, comparisons = paired_comparisons(results)
     notes = ["Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper.",
              AUDIT_FOOTNOTE]
     notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
     table = Table("table3", f"Table 3: rank correlation with stand-alone accuracy ({profile} "
-                  "profile)", pd.DataFrame(rows), pd.DataFrame(shown), notes,
-                  [paired] if paired is not None else [])
-    frame = write_table(table, report_dir)
-    if comparisons:
-        atomic_write_csv(report_dir / "table3_paired.csv", pd.DataFrame(comparisons))
-    frame.attrs["paired"] = comparisons
-    return frame
+                  "profile)", pd.DataFrame(rows), pd.DataFrame(shown), notes)
+    return _with_paired(table, results, "uniform", report_dir)
 
 
 def paired_comparisons(results: list[dict], baseline: str = "uniform",

@@ -40,6 +40,10 @@ def option(default: Any, help: str, *, choices: tuple | None = None,
     return field(default=default, metadata=meta)
 
 
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
@@ -179,10 +183,8 @@ class SamplerOptions:
         out = {}
         for f in self.fields():
             value = getattr(self, f.name)
-            if f.metadata.get("recorded_when_set"):
-                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                if value == default:
-                    continue
+            if f.metadata.get("recorded_when_set") and value == _default(f):
+                continue
             out[f.name] = value
         return out
 
@@ -192,8 +194,7 @@ class SamplerOptions:
         hints = cls._hints()
         out = []
         for f in cls.fields():
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            out.append({"name": f.name, "type": _type_name(hints[f.name]), "default": default,
+            out.append({"name": f.name, "type": _type_name(hints[f.name]), "default": _default(f),
                         "help": f.metadata.get("help", ""),
                         "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None})
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -209,3 +210,29 @@ def test_only_samplers_with_a_uniform_warmup_fork():
     assert not sampler_forks_from_uniform("pada", resolve_sampler_options("pada", {}))
     tracking = spec_module.runs_for("table6", "cpu")[0].config
     assert not sampler_forks_from_uniform("debiased", tracking.sampler_options)
+
+
+@pytest.mark.slow
+def test_search_reads_the_runs_own_evaluation_and_finds_the_same(tiny_setup):
+    """The search table answers full scores from the run's evaluation cache (pred.csv's scores):
+    the same picks, scores and truth as evaluating again, each read still spent from the budget."""
+    from harness.experiments.search_table import search_runs
+    from harness.rundir import RunDir
+
+    root = tiny_setup
+    reproduce(["table3"], "smoke", root / "runs", root / "report", data_dir=root / "data",
+              progress=False, log=lambda *_: None)
+    results = [{**r, "run_dir": str(root / "runs" / "smoke" / Path(r["run_dir"]).name)}
+               for r in json.loads((root / "report" / "runs.json").read_text())]
+    reused = search_runs(results, "smoke", root / "data")
+    for result in results:  # forget every evaluation: the search computes them all
+        for path in (RunDir(result["run_dir"]).path / "eval").glob("*.jsonl"):
+            path.unlink()
+    fresh = search_runs(results, "smoke", root / "data")
+    keep = ["arm", "seed", "strategy", "picked", "supernet_score", "truth_accuracy",
+            "truth_rank", "evaluations", "batch_evaluations"]
+    assert [{k: r[k] for k in keep} for r in reused] == [{k: r[k] for k in keep} for r in fresh]
+    full = [r for r in reused if r["strategy"] != "bse"]
+    # Every full score of random and evolutionary search was in the cache (36 networks scored).
+    assert all(r["evaluations_reused"] == r["evaluations"] > 0 for r in full)
+    assert all(r["evaluations_reused"] == 0 for r in fresh)

@@ -132,13 +132,7 @@ def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out:
         if bn_eval not in BN_MODES:
             raise HarnessError(f"unknown BN evaluation mode '{bn_eval}'; use {', '.join(BN_MODES)}")
         split = split or cfg.eval_split
-        eval_id = hashlib.sha256(json.dumps(
-            {"ckpt": sha256_of(run.checkpoint_path), "bn": bn_eval, "split": split,
-             "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
-             "images": cfg.eval_images}, sort_keys=True,
-        ).encode()).hexdigest()[:12]
-        cache_path = rd.eval_cache_path(eval_id)
-        cache = read_cache(cache_path)
+        cache_path, cache = eval_cache(run, bn_eval, split)
 
         distinct = list(dict.fromkeys(space.canonical(a) for a in wanted))
         todo = [a for a in distinct if space.key(a) not in cache]
@@ -180,6 +174,23 @@ def load_for_evaluation(run: TrainedRun, split: str | None = None, bn_eval: str 
         recal = run.batches("supernet-train", cfg.batch_size, None, shuffle=True,
                             max_batches=cfg.bn_recalibration_batches)
     return model, batches, recal, device
+
+
+def eval_cache(run: TrainedRun, bn_eval: str | None = None,
+               split: str | None = None) -> tuple[Path, dict[str, dict]]:
+    """The run's evaluation cache for its last checkpoint under this evaluation config:
+    (its path, canonical key -> {"key", "supernet_accuracy", "loss"}); empty when none yet.
+
+    The id covers everything the scores depend on (checkpoint hash, BN mode, split, batches), so a
+    score read from it equals what `evaluate_archs` computes on `load_for_evaluation`'s batches."""
+    cfg = run.cfg
+    eval_id = hashlib.sha256(json.dumps(
+        {"ckpt": sha256_of(run.checkpoint_path), "bn": bn_eval or cfg.bn_eval,
+         "split": split or cfg.eval_split, "recal": cfg.bn_recalibration_batches,
+         "batch": cfg.eval_batch_size, "images": cfg.eval_images}, sort_keys=True,
+    ).encode()).hexdigest()[:12]
+    path = run.rundir.eval_cache_path(eval_id)
+    return path, read_cache(path)
 
 
 def read_cache(path: Path) -> dict[str, dict]:

@@ -3,6 +3,7 @@ sampler's supernet (mean and std over seeds)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,7 +26,7 @@ EVO_OPTIONS = {"smoke": {"population_size": 4, "top_k": 2, "n_mutation": 2, "n_c
 
 def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
     from harness.benchmarks import load_benchmark
-    from harness.evaluate.supernet_eval import load_for_evaluation
+    from harness.evaluate.supernet_eval import eval_cache, load_for_evaluation
     from harness.search import SupernetScorer, run_search
     from harness.spaces import get_space
     from harness.train.trained import TrainedRun
@@ -42,12 +43,18 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
         run = TrainedRun.open(Path(result["run_dir"]))
         model, batches, recal, device = load_for_evaluation(run)
         bn_eval = run.cfg.bn_eval
+        # The run's own evaluation (pred.csv's scores) on the same batches: a full score found
+        # there is read, not recomputed; it still counts against the strategy's budget.
+        _, cached = eval_cache(run)
+        known = {key: record["supernet_accuracy"] for key, record in cached.items()}
         for strategy, budget in BUDGETS[profile].items():
             scorer = SupernetScorer(model, space, batches, bn_eval=bn_eval, device=device,
-                                    recal_batches=recal)
+                                    recal_batches=recal, known=known)
             options = EVO_OPTIONS[profile] if strategy == "evolutionary" else {}
+            started = time.perf_counter()
             found = run_search(strategy, searched, scorer, seed=result["seed"], budget=budget,
                                truth=truth, **options)
+            seconds = time.perf_counter() - started
             rows.append({"benchmark": result["benchmark"], "arm": arm_of(result),
                          "sampler": result["sampler"], "seed": result["seed"], "strategy": strategy, "budget": budget,
                          "picked": found["picked"][0], "supernet_score": found["scores"][0],
@@ -55,6 +62,10 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
                          "truth_best_accuracy": found["truth_best_accuracy"],
                          "searched_networks": searched.n_distinct,
                          "space_networks": space.n_distinct,
+                         "evaluations": scorer.n_evaluations,
+                         "evaluations_reused": scorer.n_reused,
+                         "batch_evaluations": scorer.n_batch_evaluations,
+                         "search_seconds": round(seconds, 2),
                          "run_dir": result["run_dir"]})
     return rows
 
@@ -92,7 +103,10 @@ def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=N
             "one-batch evaluations for BSE. On a benchmark that covers only part of its space "
             "(a sampled table), search is restricted to the covered networks ('networks "
             "searched'), so 'true rank' and 'best in benchmark' are among those networks, and "
-            "evolutionary mutations that leave them are re-drawn.")
+            "evolutionary mutations that leave them are re-drawn. A full score that the run's own "
+            "evaluation (its pred.csv, on the same batches) already holds is read from it, not "
+            "recomputed, and counts against the budget all the same (search_runs.csv: "
+            "evaluations, evaluations_reused, search_seconds).")
     frame = write_table(Table(name, "Search: ground truth of the picked architecture "
                               f"({profile} profile)", pd.DataFrame(rows), pd.DataFrame(shown),
                               [note]), report_dir)

@@ -89,10 +89,15 @@ class SupernetScorer(CachedScorer):
     batch_score(arch, i): accuracy on ``batches[i % len(batches)]`` alone.
     bn_eval: "batch" | "running" | "recalibrate" (then ``recal_batches`` are the training
     batches used to refresh BatchNorm statistics per architecture).
+    known: full scores already computed on exactly these batches and BN mode (canonical key ->
+    accuracy %, e.g. the run's evaluation cache from `evaluate_run`). `score` answers from it
+    instead of evaluating again; the strategy's budget counts the network all the same.
+    ``n_reused`` counts such answers (included in ``n_evaluations``).
     """
 
     def __init__(self, model, space: SearchSpace, batches: list, bn_eval: str = "batch",
-                 device="cpu", recal_batches: list | None = None):
+                 device="cpu", recal_batches: list | None = None,
+                 known: Mapping[str, float] | None = None):
         self.batches = list(batches)
         if not self.batches:
             raise HarnessError("SupernetScorer needs at least one evaluation batch")
@@ -100,7 +105,21 @@ class SupernetScorer(CachedScorer):
         self.bn_eval = bn_eval
         self.device = device
         self.recal_batches = recal_batches
+        self.known = {str(k): float(v) for k, v in (known or {}).items()}
+        self.n_reused = 0
         super().__init__(space, self._evaluate_all, self._evaluate_one)
+
+    def score(self, arch: Arch) -> float:
+        rep, key = self._canonical(arch)
+        if key not in self.cache and key in self.known:
+            self.cache[key] = self.known[key]
+            self.n_evaluations += 1
+            self.n_reused += 1
+        return super().score(rep)
+
+    def reset_counts(self) -> None:
+        super().reset_counts()
+        self.n_reused = 0
 
     def _accuracy(self, arch: Arch, batches: list) -> float:
         from harness.evaluate.supernet_eval import evaluate_archs

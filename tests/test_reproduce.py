@@ -78,6 +78,8 @@ def test_reproduce_table3_caches_resumes_and_reports(tiny_setup):
     html = (report / "report.html").read_text()
     assert "<table" in html and "data:image/png;base64," in html
 
+    _search_reads_the_runs_own_evaluation(root)
+
 
 def test_unknown_target_and_profile_are_user_errors():
     result = CliRunner().invoke(cli, ["reproduce", "tabel3"])
@@ -212,16 +214,12 @@ def test_only_samplers_with_a_uniform_warmup_fork():
     assert not sampler_forks_from_uniform("debiased", tracking.sampler_options)
 
 
-@pytest.mark.slow
-def test_search_reads_the_runs_own_evaluation_and_finds_the_same(tiny_setup):
+def _search_reads_the_runs_own_evaluation(root):
     """The search table answers full scores from the run's evaluation cache (pred.csv's scores):
     the same picks, scores and truth as evaluating again, each read still spent from the budget."""
     from harness.experiments.search_table import search_runs
     from harness.rundir import RunDir
 
-    root = tiny_setup
-    reproduce(["table3"], "smoke", root / "runs", root / "report", data_dir=root / "data",
-              progress=False, log=lambda *_: None)
     results = [{**r, "run_dir": str(root / "runs" / "smoke" / Path(r["run_dir"]).name)}
                for r in json.loads((root / "report" / "runs.json").read_text())]
     reused = search_runs(results, "smoke", root / "data")

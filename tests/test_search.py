@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.benchmarks.base import GroundTruth, Provenance, make_frame
@@ -224,3 +225,29 @@ def _tiny_supernet_search(torch, NetConfig, build_supernet):
     assert all(0.0 <= s <= 100.0 for s in out["scores"])
     one = scorer.batch_score(space.parse(out["picked"][0]), 3)  # batch 3 % 2 = 1
     assert 0.0 <= one <= 100.0 and scorer.n_batch_evaluations == 1
+
+
+def test_paired_search_matches_a_hand_worked_paired_t():
+    from scipy import stats
+
+    from harness.experiments.search_table import paired_search
+
+    def row(arm, seed, accuracy):
+        return {"benchmark": "b", "strategy": "random", "arm": arm, "seed": seed,
+                "truth_accuracy": accuracy}
+
+    runs = pd.DataFrame([row("uniform", s, a) for s, a in enumerate([80.0, 81.0, 82.0])]
+                        + [row("debiased", s, a) for s, a in enumerate([81.0, 81.5, 83.0])]
+                        + [row("fairnas", 0, 90.0)])
+    table = paired_search(runs)
+    debiased = table.data.set_index("arm").loc["debiased"]
+    diffs = np.array([1.0, 0.5, 1.0])
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
+    assert debiased["mean_difference"] == pytest.approx(diffs.mean())
+    assert debiased["ci_low"] == pytest.approx(diffs.mean() - half)
+    assert debiased["ci_high"] == pytest.approx(diffs.mean() + half)
+    assert debiased["p_value"] == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue)
+    assert debiased["mde_80"] > abs(debiased["mean_difference"])  # 3 pairs: not detectable
+    shown = table.display.set_index("arm")
+    assert shown.loc["fairnas", "detectable?"] == "no: fewer than 2 pairs"
+    assert shown.loc["debiased", "detectable?"].startswith("no: below the MDE")

@@ -72,7 +72,15 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
 
 def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None,
                  name: str = "search") -> pd.DataFrame:
-    runs = pd.DataFrame(search_runs(results, profile, data_dir))
+    """Search on every run's supernet, then the table (`write_search_table`)."""
+    return write_search_table(pd.DataFrame(search_runs(results, profile, data_dir)), profile,
+                              report_dir, name)
+
+
+def write_search_table(runs: pd.DataFrame, profile: str, report_dir: Path,
+                       name: str = "search") -> pd.DataFrame:
+    """The search table from `search_runs`' rows (as in NAME_runs.csv): mean and std per arm and
+    strategy, and the paired comparison with uniform."""
     rows, shown = [], []
     if not runs.empty:
         grouped = defaultdict(list)
@@ -107,11 +115,57 @@ def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=N
             "evaluation (its pred.csv, on the same batches) already holds is read from it, not "
             "recomputed, and counts against the budget all the same (search_runs.csv: "
             "evaluations, evaluations_reused, search_seconds).")
+    paired = paired_search(runs, name) if not runs.empty else None
     frame = write_table(Table(name, "Search: ground truth of the picked architecture "
                               f"({profile} profile)", pd.DataFrame(rows), pd.DataFrame(shown),
-                              [note]), report_dir)
+                              [note], [paired] if paired is not None else []), report_dir)
     if not runs.empty:
         from harness.io import atomic_write_csv
 
         atomic_write_csv(report_dir / f"{name}_runs.csv", runs)
+        if paired is not None:
+            atomic_write_csv(report_dir / f"{name}_paired.csv", paired.data)
     return frame
+
+
+def paired_search(runs: pd.DataFrame, name: str = "search",
+                  baseline: str = "uniform") -> Table | None:
+    """Each arm's picked ground-truth accuracy against the baseline arm's, per benchmark and
+    strategy, paired by seed (a seed's searches draw from the same generator in every arm): the
+    mean difference in points with its t interval and p, and the design's MDE at 80% power."""
+    from harness.analysis.power import mde, paired_difference
+
+    rows, shown = [], []
+    for (benchmark, strategy), group in runs.groupby(["benchmark", "strategy"], sort=False):
+        base = group[group["arm"] == baseline].set_index("seed")["truth_accuracy"]
+        for arm, arm_runs in group.groupby("arm", sort=False):
+            if arm == baseline or base.empty:
+                continue
+            values = arm_runs.set_index("seed")["truth_accuracy"]
+            seeds = sorted(set(base.index) & set(values.index))
+            diff = paired_difference(base[seeds].astype(float), values[seeds].astype(float))
+            detectable = mde(diff["sd_difference"], len(seeds)) if diff["sd_difference"] \
+                else float("nan")
+            rows.append({"benchmark": benchmark, "strategy": strategy, "arm": arm,
+                         "baseline": baseline, "seeds": seeds, **diff, "mde_80": detectable})
+            if diff["n_pairs"] < 2:
+                verdict = "no: fewer than 2 pairs"
+            elif not np.isfinite(detectable):
+                verdict = "-"
+            else:
+                verdict = ("yes" if abs(diff["mean_difference"]) >= detectable
+                           else f"no: below the MDE {_fmt(detectable, 2)}")
+            shown.append({"benchmark": benchmark, "strategy": strategy, "arm": arm,
+                          "pairs": diff["n_pairs"],
+                          "difference (points)": f"{diff['mean_difference']:+.2f}",
+                          "95% t interval": f"[{_fmt(diff['ci_low'], 2)}, "
+                                            f"{_fmt(diff['ci_high'], 2)}]",
+                          "p": "-" if diff["p_value"] is None else f"{diff['p_value']:.2g}",
+                          "MDE (80% power)": _fmt(detectable, 2), "detectable?": verdict})
+    if not rows:
+        return None
+    note = ("Ground-truth accuracy (points) of the picked architecture, arm minus uniform, paired "
+            "by seed. MDE: the smallest true difference this design (pairs, measured SD of the "
+            "differences) detects with 80% power in a two-sided paired t test at 0.05.")
+    return Table(f"{name}_paired", f"Paired comparison with {baseline} (same seeds)",
+                 pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)

@@ -123,6 +123,32 @@ class RunDir:
     def eval_cache_path(self, eval_id: str) -> Path:
         return self.path / self.EVAL / f"{eval_id}.jsonl"
 
+    def image_scores_path(self, eval_id: str) -> Path:
+        """Per-image correctness of every architecture under one evaluation (noise studies)."""
+        return self.path / self.EVAL / f"images-{eval_id}.npz"
+
+    def write_image_scores(self, eval_id: str, correct, keys: list[str], seconds: float) -> None:
+        import io as _io
+
+        import numpy as np
+
+        buffer = _io.BytesIO()
+        np.savez_compressed(buffer, correct=np.packbits(correct, axis=1),
+                            n_images=correct.shape[1], keys=np.asarray(keys), seconds=seconds)
+        atomic_write_bytes(self.image_scores_path(eval_id), buffer.getvalue())
+
+    def read_image_scores(self, eval_id: str) -> tuple | None:
+        """(correct [architecture, image], keys, seconds it took), or None when not scored."""
+        import numpy as np
+
+        path = self.image_scores_path(eval_id)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            n = int(data["n_images"])
+            correct = np.unpackbits(data["correct"], axis=1, count=n).astype(bool)
+            return correct, [str(k) for k in data["keys"]], float(data["seconds"])
+
     @property
     def predictions_path(self) -> Path:
         return self.path / self.PREDICTIONS

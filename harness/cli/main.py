@@ -97,6 +97,7 @@ def _register_commands() -> None:
         evaluate,
         gt,
         ls,
+        noise,
         plan,
         report,
         reproduce,
@@ -105,8 +106,8 @@ def _register_commands() -> None:
         train,
     )
 
-    for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, plan, reproduce,
-                   report, check):
+    for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, plan, noise,
+                   reproduce, report, check):
         module.register(cli)
 
 

@@ -83,6 +83,23 @@ def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
     return archs
 
 
+def _arch_outputs(model, arch: Arch, batches: list, bn_eval: str, recal_batches: list | None,
+                  device):
+    """(logits, labels) of one architecture on each batch, under the BN mode; the model's BN
+    statistics are restored after a recalibration."""
+    if bn_eval == "recalibrate":
+        state = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
+        recalibrate_bn(model, arch, recal_batches or [], device)
+    try:
+        with bn_mode(model, "running" if bn_eval == "recalibrate" else bn_eval):
+            for x, y in batches:
+                x, y = x.to(device), y.to(device)
+                yield model(x, arch).float(), y
+    finally:
+        if bn_eval == "recalibrate":
+            model.load_state_dict(state, strict=False)
+
+
 @torch.no_grad()
 def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batch",
                    recal_batches: list | None = None, device="cpu", progress: bool = False,
@@ -91,19 +108,11 @@ def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batc
     results = []
     bar = Progress(len(archs), "evaluate", enabled=progress)
     for arch in archs:
-        if bn_eval == "recalibrate":
-            state = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
-            recalibrate_bn(model, arch, recal_batches or [], device)
         correct, loss_sum, seen = 0, 0.0, 0
-        with bn_mode(model, "running" if bn_eval == "recalibrate" else bn_eval):
-            for x, y in batches:
-                x, y = x.to(device), y.to(device)
-                logits = model(x, arch).float()
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
-        if bn_eval == "recalibrate":
-            model.load_state_dict(state, strict=False)
+        for logits, y in _arch_outputs(model, arch, batches, bn_eval, recal_batches, device):
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
         row = {"arch": arch, "supernet_accuracy": 100.0 * correct / seen, "loss": loss_sum / seen}
         results.append(row)
         if on_result is not None:
@@ -111,6 +120,25 @@ def evaluate_archs(model, archs: list[Arch], batches: list, bn_eval: str = "batc
         bar.update(1)
     bar.close()
     return results
+
+
+@torch.no_grad()
+def correct_per_image(model, archs: list[Arch], batches: list, bn_eval: str = "batch",
+                      recal_batches: list | None = None, device="cpu",
+                      progress: bool = False) -> np.ndarray:
+    """Whether each architecture classifies each image right: bool [architecture, image], in the
+    order of `batches`. Any set of images' accuracy is read off it (noise studies); over the
+    same batches its row means equal `evaluate_archs`'s accuracies."""
+    rows = []
+    bar = Progress(len(archs), "score images", enabled=progress)
+    for arch in archs:
+        hits = [(logits.argmax(1) == y).cpu().numpy()
+                for logits, y in _arch_outputs(model, arch, batches, bn_eval, recal_batches,
+                                               device)]
+        rows.append(np.concatenate(hits))
+        bar.update(1)
+    bar.close()
+    return np.stack(rows).astype(bool)
 
 
 def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out: str | Path | None = None,

@@ -67,6 +67,10 @@ class RunConfig:
     # Epochs (0-based) whose checkpoint is also kept as checkpoints/epoch_XXXX.pt, e.g. the end
     # of a paired run's warm-up, which a density-sampler run of the same seed forks from.
     keep_checkpoints: tuple = ()
+    # Trajectory-noise studies (`nas-harness noise`): k > 0 moves every initial weight by one
+    # unit in the last place, in a direction drawn from generator (seed, k). It changes the
+    # run as another machine's arithmetic would; 0 is the run itself.
+    init_perturbation: int = 0
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
@@ -78,7 +82,7 @@ class RunConfig:
     # Fields added after runs were cached enter the hash only when they differ from these
     # values, so every earlier run keeps its name (a 2-process run is another run: its BatchNorm
     # statistics come from half batches).
-    HASHED_WHEN_SET = {"world_size": 1, "sync_bn": False}
+    HASHED_WHEN_SET = {"world_size": 1, "sync_bn": False, "init_perturbation": 0}
 
     def hash(self) -> str:
         relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED

@@ -54,6 +54,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@torch.no_grad()
+def nudge_by_one_ulp(model: torch.nn.Module, generator: torch.Generator) -> None:
+    """Move every floating-point parameter by one unit in the last place, up or down at random:
+    the smallest change of a run's start, the size of another machine's rounding."""
+    for param in model.parameters():
+        if not param.is_floating_point():
+            continue
+        up = torch.rand(param.shape, generator=generator) < 0.5
+        target = torch.where(up, torch.full_like(param, float("inf")),
+                             torch.full_like(param, float("-inf")))
+        param.copy_(torch.nextafter(param, target))
+
+
 def init_supernet(space_name: str, ncfg: NetConfig, seed: int):
     # Weight init reads torch's global generator: fork it so the run seed alone decides.
     with torch.random.fork_rng(devices=[]):
@@ -172,6 +185,9 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
         # are gathered, cropped, flipped and normalised there, with no loader workers.
         train_set, val_set = train_set.to(device), val_set.to(device)
     supernet = init_supernet(cfg.space, net_config(cfg, data), cfg.seed).to(device)
+    if cfg.init_perturbation:
+        nudge_by_one_ulp(supernet, torch.Generator().manual_seed(
+            hash((cfg.seed, cfg.init_perturbation, 0x0_1F)) & 0x7FFF_FFFF_FFFF))
     if cfg.sync_bn:
         supernet = torch.nn.SyncBatchNorm.convert_sync_batchnorm(supernet)
     if cfg.channels_last:

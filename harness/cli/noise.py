@@ -1,0 +1,91 @@
+"""`nas-harness noise BENCHMARK --profile P`: the noise of a run's Kendall tau, decomposed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli.options import data_dir_option, json_option, parse_seeds
+from harness.cli.output import echo_json
+
+PARTS = (("seed", "seed"), ("trajectory", "trajectory (last-bit rerun)"),
+         ("evaluation", "evaluation (image sets)"), ("total", "one run, total"))
+
+
+def _sd(component: dict | None) -> str:
+    if not component:
+        return "-"
+    return f"{component['sd']:.3f} [{component['sd_low']:.3f}, {component['sd_high']:.3f}]"
+
+
+def format_study(study: dict) -> str:
+    """The decomposition at the profile's default, then the figure of merit of every option."""
+    lines = [f"{study['benchmark']}, {study['profile']} profile: {len(study['seeds'])} seeds x "
+             f"{len(study['perturbations'])} runs each (one perturbed by one ulp); "
+             f"CPU hours spent: {study['cpu_hours']['total']:.2f} (train "
+             f"{study['cpu_hours']['train']:.2f}, scoring {study['cpu_hours']['score']:.2f})"]
+    default = next(s for s in study["sections"] if s["default"])
+    lines.append(f"Kendall tau of one run (default evaluation: {default['images']} images, "
+                 f"{default['option']} BN, {default['epochs']} epochs): mean "
+                 f"{default['kendall_mean']:.3f}; SD of each part [95% interval]:")
+    for key, name in PARTS:
+        comp = default["components"].get(key)
+        share = ""
+        if comp and default["components"]["total"]["variance"] > 0:
+            share = f"  ({comp['variance'] / default['components']['total']['variance']:.0%} " \
+                    "of the variance)"
+        lines.append(f"  {name:<30} {_sd(comp)}{share}")
+    lines.append(f"CPU hours per detectable {study['effect']:g} (80% power, paired two-sided "
+                 "t at 0.05, both arms) [from the variance's 95% interval]:")
+    lines.append(f"  {'runs':<6} {'option':<12} {'images':>6} {'Kendall':>8} {'paired SD':>10} "
+                 f"{'pairs':>6} {'h/run':>6}  CPU hours")
+    for s in study["sections"]:
+        pairs = "-" if s["pairs"] is None else str(s["pairs"])
+        hours = "-" if s["cpu_hours"] is None else f"{s['cpu_hours']:.1f}"
+        low = "-" if s["cpu_hours_low"] is None else f"{s['cpu_hours_low']:.1f}"
+        high = ">" if s["cpu_hours_high"] is None else f"{s['cpu_hours_high']:.1f}"
+        mark = "  (default)" if s["default"] else ""
+        lines.append(f"  {s['runs']:<6} {s['option']:<12} {s['images']:>6} "
+                     f"{s['kendall_mean']:>8.3f} {s['paired_sd']:>10.3f} {pairs:>6} "
+                     f"{s['cost_per_run_hours']:>6.3f}  {hours} [{low}, {high}]{mark}")
+    return "\n".join(lines)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("noise")
+    @click.argument("benchmark")
+    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu",
+                  show_default=True)
+    @click.option("--seeds", default=None,
+                  help="Seeds of the study (at least 2; default: Table 3's paired seeds of the "
+                       "space, at least 4); each is trained twice, once perturbed.")
+    @click.option("--short/--no-short", default=True, show_default=True,
+                  help="Also measure runs half as long (the 'more seeds of shorter runs' option).")
+    @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
+                  show_default=True, help="Cache of run directories (shared with reproduce).")
+    @click.option("--out", type=click.Path(dir_okay=False), default=None,
+                  help="Also write the study as JSON to this file.")
+    @click.option("--quiet", is_flag=True, help="No progress lines.")
+    @json_option
+    @data_dir_option
+    def noise(benchmark, profile, seeds, short, runs_dir, out, quiet, as_json, data_dir) -> None:
+        """Split the variance of a run's Kendall tau into seed, trajectory and evaluation noise
+        (training what is missing, cached), and give the CPU hours a paired comparison needs to
+        detect 0.05 under each evaluation option."""
+        from harness.experiments.noise import analyse, design_for, train_specs
+        from harness.io import atomic_write_json, check_writable
+
+        design = design_for(benchmark, profile, parse_seeds(seeds) if seeds else None,
+                            short_fraction=0.5 if short else None)
+        if out:
+            check_writable(out)
+        log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+        train_specs(design.all_specs(), Path(runs_dir), progress=not quiet, log=log)
+        study = analyse(design, Path(runs_dir), data_dir, progress=not quiet, log=log)
+        if out:
+            atomic_write_json(out, study)
+        if as_json:
+            echo_json(study)
+        else:
+            click.echo(format_study(study))

@@ -1,0 +1,321 @@
+"""Where a run's Kendall tau moves, and what cutting each part costs: `nas-harness noise`.
+
+The study trains the profile's uniform run of a benchmark for several seeds, and beside each one
+a rerun whose initial weights differ by one unit in the last place (what another machine's
+rounding does to a run). Every checkpoint is scored once per image of the whole
+supernet-validation split, under each evaluation option, so any set of images can be read off
+afterwards. From these:
+
+- evaluation noise: one checkpoint scored on disjoint sets of evaluation images;
+- trajectory noise: the same seed retrained after a last-bit perturbation;
+- seed noise: the rest of the spread between seeds;
+
+as variance components of a balanced nested design (harness.analysis.variance), each with a
+95% interval, and for each evaluation option the CPU hours a paired comparison needs to detect a
+difference of 0.05 with 80% power.
+
+Runs are cached and resumable like `reproduce`'s: the base runs are Table 3's uniform runs (same
+config hash), so they are shared with it. The study's own files live under `<runs_root>/<profile>/`
+(run directories) and its per-image scores in each run's `eval/` folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.benchmarks.base import BENCHMARKS
+from harness.errors import HarnessError
+from harness.experiments.runs import run_dir_for
+from harness.experiments.spec import RunSpec, _paired_seeds, run
+from harness.profiles import SETTINGS
+from harness.rundir import RunDir, RunDirLocked
+from harness.train.config import profile_overrides
+
+# Evaluation options measured on every checkpoint of the full-length runs. "average" scores the
+# mean of the checkpoints of the last AVERAGE_EPOCHS epochs (BatchNorm from the batch, as the
+# default), the others the last checkpoint under that BatchNorm mode.
+EVAL_OPTIONS = ("batch", "recalibrate", "running", "average")
+AVERAGE_EPOCHS = 8
+
+
+@dataclass(frozen=True)
+class NoiseDesign:
+    """A balanced nested design: seeds x perturbations (0 = the run itself) x image sets."""
+
+    benchmark: str
+    profile: str
+    space: str
+    seeds: tuple[int, ...]
+    perturbations: tuple[int, ...] = (0, 1)
+    short_fraction: float | None = 0.5  # also train runs this fraction as long (None: no)
+    options: tuple[str, ...] = EVAL_OPTIONS
+
+    def specs(self, short: bool = False) -> list[RunSpec]:
+        base = profile_overrides(self.profile, self.space)
+        epochs, warmup = int(base["epochs"]), int(base.get("warmup_epochs", 0))
+        overrides: dict = {}
+        if short:
+            if not self.short_fraction:
+                return []
+            epochs = max(2, int(round(epochs * self.short_fraction)))
+            warmup = int(round(warmup * self.short_fraction))
+            overrides = {"epochs": epochs, "warmup_epochs": warmup}
+        keep = tuple(sorted({*([warmup - 2] if warmup >= 2 else []),
+                             *range(max(0, epochs - average_epochs(short)), epochs)}))
+        out = []
+        for seed in self.seeds:
+            for k in self.perturbations:
+                options = {**overrides, "keep_checkpoints": keep}
+                if k:
+                    options["init_perturbation"] = k
+                out.append(run(self.profile, self.space, "uniform", seed,
+                               f"{self.space}/uniform", **options))
+        return out
+
+    def all_specs(self) -> list[RunSpec]:
+        return self.specs() + self.specs(short=True)
+
+
+def average_epochs(short: bool) -> int:
+    return AVERAGE_EPOCHS // 2 if short else AVERAGE_EPOCHS
+
+
+def design_for(benchmark: str, profile: str, seeds: tuple[int, ...] | None = None,
+               short_fraction: float | None = 0.5) -> NoiseDesign:
+    """The study of `benchmark` under `profile` (its space from the benchmark registry)."""
+    spec = BENCHMARKS.get(benchmark)
+    if profile not in SETTINGS:
+        raise HarnessError(f"unknown profile '{profile}'")
+    if seeds is None:  # Table 3's paired seeds (its uniform runs are the base runs), at least 4
+        seeds = tuple(range(max(4, len(_paired_seeds(profile, spec.space)))))
+    if len(seeds) < 2:
+        raise HarnessError("--seeds: the seed part of the noise needs at least 2 seeds")
+    return NoiseDesign(benchmark, profile, spec.space, tuple(seeds),
+                       short_fraction=short_fraction)
+
+
+@dataclass
+class TrainLedger:
+    """What training the design's runs cost in this process (seconds of wall and CPU time)."""
+
+    trained: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def train_specs(specs: list[RunSpec], runs_root: Path, progress: bool = False, log=print,
+                poll_seconds: float = 10.0) -> TrainLedger:
+    """Train (or resume) every run that is not done. A run locked by another process (a second
+    `noise` or `reproduce` side by side) is come back to later."""
+    from harness.train.runner import train_run
+
+    ledger = TrainLedger()
+    queue = list(specs)
+    total = len(queue)
+    while queue:
+        waiting = []
+        for spec in queue:
+            run_dir = run_dir_for(spec, runs_root)
+            rd = RunDir(run_dir)
+            if rd.is_done():
+                continue
+            try:
+                wall, cpu = time.perf_counter(), time.process_time()
+                log(f"noise: train {spec.label} seed {spec.config.seed} perturbation "
+                    f"{spec.config.init_perturbation} epochs {spec.config.epochs} "
+                    f"({total - len(queue) + len(waiting) + 1} of {total}) -> {run_dir}")
+                train_run(spec.config, run_dir, resume=rd.has_config(), progress=progress)
+                ledger.trained.append(str(run_dir))
+                ledger.wall_seconds += time.perf_counter() - wall
+                ledger.cpu_seconds += time.process_time() - cpu
+            except RunDirLocked as exc:
+                log(f"noise: {run_dir.name} locked by pid {exc.pid}; coming back to it later")
+                waiting.append(spec)
+        if waiting and len(waiting) == len(queue):
+            time.sleep(poll_seconds)
+        queue = waiting
+    return ledger
+
+
+# ---------------------------------------------------------------- scoring every image
+
+
+def _option_eval_id(run, option: str, average_over: int) -> str:
+    import hashlib
+    import json
+
+    from harness.io import sha256_of
+
+    cfg = run.cfg
+    return hashlib.sha256(json.dumps(
+        {"ckpt": sha256_of(run.checkpoint_path), "option": option, "split": cfg.eval_split,
+         "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
+         "average": average_over if option == "average" else None}, sort_keys=True,
+    ).encode()).hexdigest()[:12]
+
+
+def averaged_state(run, epochs: int) -> dict:
+    """The mean of the run's kept checkpoints of its last `epochs` epochs (weights and BN
+    statistics; integer counters from the last)."""
+    import torch
+
+    from harness.train.checkpoint import load_checkpoint
+
+    rd = run.rundir
+    wanted = range(run.cfg.epochs - epochs, run.cfg.epochs)
+    missing = [e for e in wanted if not rd.epoch_checkpoint_path(e).is_file()]
+    if missing:
+        raise HarnessError(f"{rd.path}: no kept checkpoint of epoch(s) {missing[:3]}; checkpoint "
+                           "averaging needs the run trained with those epochs in keep_checkpoints "
+                           "(nas-harness noise trains its runs so)")
+    states = [load_checkpoint(rd.epoch_checkpoint_path(e))["model"] for e in wanted]
+    out = {}
+    for name, last in states[-1].items():
+        if torch.is_floating_point(last):
+            out[name] = torch.stack([s[name] for s in states]).mean(0)
+        else:
+            out[name] = last
+    return out
+
+
+def score_images(run_dir: Path, archs: list, option: str, average_over: int = AVERAGE_EPOCHS,
+                 progress: bool = False) -> tuple:
+    """(correct [architecture, image] over the whole evaluation split, keys, seconds), cached in
+    the run directory: each checkpoint is scored once per option."""
+    from harness.evaluate.supernet_eval import correct_per_image
+    from harness.spaces import get_space
+    from harness.train.trained import TrainedRun
+
+    rd = RunDir(run_dir)
+    with rd.lock():
+        run = TrainedRun.open(rd)
+        eval_id = _option_eval_id(run, option, average_over)
+        cached = rd.read_image_scores(eval_id)
+        if cached is not None:
+            return cached
+        space = get_space(run.cfg.space)
+        started = time.process_time()
+        model = run.supernet()
+        bn_eval = "batch" if option == "average" else option
+        if option == "average":
+            model.load_state_dict(averaged_state(run, average_over))
+        cfg = run.cfg
+        batches = run.batches(cfg.eval_split, cfg.eval_batch_size, None)
+        recal = None
+        if bn_eval == "recalibrate":
+            recal = run.batches("supernet-train", cfg.batch_size, None, shuffle=True,
+                                max_batches=cfg.bn_recalibration_batches)
+        correct = correct_per_image(model, archs, batches, bn_eval, recal, run.device(),
+                                    progress)
+        seconds = time.process_time() - started
+        keys = [space.key(a) for a in archs]
+        rd.write_image_scores(eval_id, correct, keys, seconds)
+        return correct, keys, seconds
+
+
+# ---------------------------------------------------------------- the study
+
+EFFECT = 0.05  # the figure of merit: CPU hours per detectable 0.05 Kendall
+
+
+def train_cpu_seconds(run_dir: Path) -> float:
+    """Seconds the run's epochs took (its log), the training cost of one run."""
+    return float(sum(r.get("seconds") or 0.0 for r in RunDir(run_dir).read_log()))
+
+
+def _kendall(correct, keys: list[str], images: slice, truth) -> float:
+    import pandas as pd
+
+    from harness.analysis.correlate import correlate
+
+    scores = pd.DataFrame({"key": keys, "score": 100.0 * correct[:, images].mean(axis=1)})
+    result = correlate(scores, truth, networks="distinct", metrics=["kendall_tau"],
+                       n_resamples=0)
+    return float(result.metrics["kendall_tau"].value)
+
+
+def figure_of_merit(within: dict, cost_hours: float, effect: float = EFFECT) -> dict:
+    """Paired SD (two runs sharing a seed differ by trajectory and evaluation noise), the pairs
+    that detect `effect` with 80% power (two-sided paired t at 0.05), and what they cost in CPU
+    hours for both arms; each with the interval that the variance's interval gives."""
+    import math
+
+    from harness.analysis.power import seeds_needed
+
+    out = {}
+    for suffix, variance in (("", within["variance"]), ("_low", within["variance_low"]),
+                             ("_high", within["variance_high"])):
+        sd = math.sqrt(2.0 * variance) if variance is not None and variance > 0 else 0.0
+        n = seeds_needed(effect, sd) if sd > 0 else 2
+        out[f"paired_sd{suffix}"] = sd
+        out[f"pairs{suffix}"] = n
+        out[f"cpu_hours{suffix}"] = None if n is None else 2 * n * cost_hours
+    return out
+
+
+def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool = False,
+            log=print) -> dict:
+    """Score every checkpoint of the design (cached) and decompose the noise of its Kendall."""
+    import numpy as np
+
+    from harness.analysis.variance import nested_components
+    from harness.benchmarks import load_benchmark
+    from harness.experiments.runs import benchmark_archs
+    from harness.spaces import get_space
+
+    truth = load_benchmark(design.benchmark, data_dir)
+    archs = benchmark_archs(truth, get_space(design.space))
+    sections, runs, spent = [], [], {"train_seconds": 0.0, "score_seconds": 0.0}
+    a, b = len(design.seeds), len(design.perturbations)
+    for short in (False, True):
+        specs = design.specs(short)
+        if not specs:
+            continue
+        grid = {(s.config.seed, s.config.init_perturbation): s for s in specs}
+        train_s = {key: train_cpu_seconds(run_dir_for(s, runs_root)) for key, s in grid.items()}
+        spent["train_seconds"] += sum(train_s.values())
+        mean_train = float(np.mean(list(train_s.values())))
+        cfg = specs[0].config
+        for option in (design.options if not short else ("batch",)):
+            scored = {}
+            for key, spec in grid.items():
+                log(f"noise: score {spec.run_name} ({option})")
+                scored[key] = score_images(run_dir_for(spec, runs_root), archs, option,
+                                           average_epochs(short), progress)
+            spent["score_seconds"] += sum(v[2] for v in scored.values())
+            total_images = next(iter(scored.values()))[0].shape[1]
+            keys = next(iter(scored.values()))[1]
+            score_s = float(np.mean([v[2] for v in scored.values()]))
+            set_size = min(cfg.eval_images or total_images, total_images)
+            sizes = [set_size, total_images]
+            if option == "batch" and set_size // 2 >= 1:
+                sizes.insert(0, set_size // 2)  # how evaluation noise scales with images
+            for images in dict.fromkeys(sizes):
+                c = total_images // images
+                y = np.array([[[_kendall(scored[(seed, k)][0], keys,
+                                         slice(j * images, (j + 1) * images), truth)
+                                for j in range(c)] for k in design.perturbations]
+                              for seed in design.seeds])
+                components = {name: comp.to_dict() for name, comp in
+                              nested_components(y).items()}
+                cost = (mean_train + score_s * images / total_images) / 3600.0
+                sections.append({
+                    "runs": "short" if short else "full", "epochs": cfg.epochs,
+                    "option": option, "images": images, "image_sets": c,
+                    "default": (not short and option == "batch" and images == set_size),
+                    "kendall_mean": float(y.mean()),
+                    "kendall": y.round(5).tolist(),
+                    "components": components,
+                    "cost_per_run_hours": cost,
+                    **figure_of_merit(components["within_seed"], cost)})
+        runs += [str(run_dir_for(s, runs_root)) for s in specs]
+    return {"benchmark": design.benchmark, "profile": design.profile, "space": design.space,
+            "effect": EFFECT, "seeds": list(design.seeds),
+            "perturbations": list(design.perturbations),
+            "short_fraction": design.short_fraction,
+            "cpu_hours": {"train": spent["train_seconds"] / 3600,
+                          "score": spent["score_seconds"] / 3600,
+                          "total": (spent["train_seconds"] + spent["score_seconds"]) / 3600},
+            "sections": sections, "runs": runs}

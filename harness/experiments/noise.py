@@ -268,7 +268,6 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
     truth = load_benchmark(design.benchmark, data_dir)
     archs = benchmark_archs(truth, get_space(design.space))
     sections, runs, spent = [], [], {"train_seconds": 0.0, "score_seconds": 0.0}
-    a, b = len(design.seeds), len(design.perturbations)
     for short in (False, True):
         specs = design.specs(short)
         if not specs:

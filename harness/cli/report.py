@@ -12,13 +12,17 @@ def register(cli: click.Group) -> None:
     @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
                   show_default=True)
     @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-                  help="Report folder (default: reports/<profile>).")
+                  help="Report folder (default: runs/reports/<profile>, ignored by git; a committed "
+                       "report is written with an explicit --out reports/<profile> from a clean "
+                       "commit).")
     def report(profile, out) -> None:
         """One self-contained HTML page plus Markdown with every table and figure of a profile."""
         from harness.errors import HarnessError
         from harness.experiments.report import build_report
+        from harness.experiments.reportdir import default_report_dir, guard_tracked_output
 
-        report_dir = Path(out) if out else Path("reports") / profile
+        report_dir = Path(out) if out else default_report_dir(profile)
+        guard_tracked_output(report_dir)
         if not report_dir.is_dir():
             raise HarnessError(f"{report_dir}: no report folder; run `nas-harness reproduce all "
                                f"--profile {profile}` first")

@@ -17,7 +17,8 @@ def register(cli: click.Group) -> None:
     @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
                   show_default=True)
     @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-                  help="Report folder (default: reports/<profile>).")
+                  help="Report folder (default: runs/reports/<profile>, ignored by git; the committed "
+                       "reports/<profile> only from a clean commit).")
     @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
                   help="Cache of run directories, keyed by config hash.")
     @click.option("--threads", type=int, default=None,

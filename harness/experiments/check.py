@@ -1,11 +1,16 @@
-"""Regression check of correlations against a committed baseline.
+"""Regression check of correlations against a committed baseline, that knows noise from change.
 
-A baseline (`reports/baselines/<profile>.json`) stores, for every guarded number (a mean over
-seeds), its value and a tolerance taken from measured spread: the larger of twice the standard
-error over seeds and the runs' bootstrap half-width over architectures divided by sqrt(n seeds);
-never below MIN_TOLERANCE.
-`check` fails (exit 1) when a number leaves value +/- tolerance, in either direction: a gain that
-large also means the baseline no longer describes the code, and `--update` rewrites it on purpose.
+A baseline (`reports/baselines/<profile>.json`, format 2) stores, for every guarded number, its
+per-seed values and the environment fingerprint of the runs behind them (harness.environment).
+
+- Same fingerprint as the results: runs are deterministic there, so every per-seed value must be
+  equal (to 1e-9); anything that moved is listed, with by how much, as a change (exit 1).
+- Another fingerprint (or none recorded): only the distribution over seeds reproduces. Each
+  metric's rerun seeds are tested against the baseline's seeds for a drop (one-sided pooled t,
+  harness.analysis.regression), the family-wise error over all metrics held at 5% by Holm, and
+  the check fails (exit 1) only on a drop beyond the noise. Each metric's line says the smallest
+  drop it could detect with 80% power; a gain never fails.
+`--update` rewrites the baseline on purpose.
 """
 
 from __future__ import annotations
@@ -18,25 +23,9 @@ from pathlib import Path
 from harness.errors import DataFileError
 from harness.io import atomic_write_json, check_writable
 
-MIN_TOLERANCE = 0.02
-
-
-def tolerance_for(entry: dict, bootstrap_half_width: float | None = None) -> tuple[float, str]:
-    """(tolerance, where it came from) for a mean over n seeds.
-
-    The larger of: twice the standard error over seeds (2 std / sqrt(n)), and the runs' mean
-    bootstrap half-width over architectures / sqrt(n) (two or three seeds can agree by chance, so
-    the seed spread alone can be far too small); never below MIN_TOLERANCE.
-    """
-    n = max(int(entry.get("n_seeds") or 1), 1)
-    candidates = [(MIN_TOLERANCE, "floor")]
-    std = entry.get("std")
-    if n >= 2 and std is not None and math.isfinite(std):
-        candidates.append((2.0 * std / math.sqrt(n), f"2 x standard error over {n} seeds"))
-    boot = entry.get("boot_half", bootstrap_half_width)
-    if boot is not None and math.isfinite(boot):
-        candidates.append((boot / math.sqrt(n), f"bootstrap half-width / sqrt({n} seeds)"))
-    return max(candidates)
+FORMAT = 2
+EXACT_TOLERANCE = 1e-9
+ENVIRONMENT = "environment.json"  # written beside summary.json by reproduce
 
 
 def _number(value) -> bool:
@@ -92,51 +81,70 @@ def read_summary(results_dir: Path) -> dict:
     return validate_summary(summary, path)
 
 
+def read_environment(results_dir: Path) -> dict:
+    """The results' environment record ({"fingerprint", "id", ...}); empty when none."""
+    path = Path(results_dir) / ENVIRONMENT
+    if not path.is_file():
+        return {}
+    record = _read_json(path, "", "rerun the reproduction")
+    return record if isinstance(record, dict) else {}
+
+
+def _finite_list(values) -> bool:
+    return isinstance(values, list) and bool(values) and all(
+        _number(v) and math.isfinite(v) for v in values)
+
+
 def make_baseline(profile: str, results_dir: Path) -> dict:
     summary = read_summary(results_dir)
     metrics = {}
     for key, entry in sorted(summary.items()):
-        if entry.get("value") is None or not math.isfinite(entry["value"]):
+        values = entry.get("per_seed")
+        if not _finite_list(values):
             continue
-        tolerance, source = tolerance_for(entry)
-        metrics[key] = {"value": round(entry["value"], 6), "tolerance": round(tolerance, 6),
-                        "tolerance_source": source, "n_seeds": entry.get("n_seeds"),
+        metrics[key] = {"value": float(sum(values) / len(values)), "per_seed": values,
+                        "seeds": entry.get("seeds"), "n_seeds": len(values),
                         "higher_is_better": entry.get("higher_is_better", True)}
     if not metrics:
-        raise DataFileError(f"{Path(results_dir) / 'summary.json'}: no finite metric to record, so "
-                            "the baseline would guard nothing; rerun the reproduction")
+        raise DataFileError(f"{Path(results_dir) / 'summary.json'}: no metric with finite "
+                            "per-seed values to record, so the baseline would guard nothing; "
+                            "rerun the reproduction with this version")
     from harness.train.config import provenance
 
-    return {"profile": profile, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **provenance(), "metrics": metrics}
+    environment = read_environment(results_dir)
+    return {"format": FORMAT, "profile": profile,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **provenance(), "environment": {"fingerprint": environment.get("fingerprint"),
+                                            "id": environment.get("id")},
+            "metrics": metrics}
 
 
 def validate_baseline(baseline, path: Path) -> dict:
-    """A baseline: {"profile": str, "metrics": {name: {"value": number, "tolerance": number >= 0}}}."""
-    fix = f"recreate it with `nas-harness check --baseline {path} --results reports/<profile> --update`"
+    """A format-2 baseline: {"profile", "environment", "metrics": {name: {"per_seed": [finite
+    numbers], "higher_is_better": bool, ...}}}; one-line errors otherwise."""
+    fix = f"recreate it with `nas-harness check --baseline {path} --results DIR --update`"
     if not isinstance(baseline, dict):
         raise DataFileError(f"{path}: not a baseline (a JSON {type(baseline).__name__}, expected an "
                             f"object with 'metrics'); {fix}")
     if "metrics" not in baseline:
-        raise DataFileError(f"{path}: not a baseline (no 'metrics'); recreate it with --update")
+        raise DataFileError(f"{path}: not a baseline (no 'metrics'); {fix}")
+    if baseline.get("format") != FORMAT:
+        raise DataFileError(f"{path}: a baseline of format {baseline.get('format', 1)!r} (value "
+                            "and hand-set tolerance per metric); this version compares per-seed "
+                            f"values (format {FORMAT}); {fix}")
     metrics = baseline["metrics"]
     if not isinstance(metrics, dict):
-        raise DataFileError(f"{path}: 'metrics' is a {type(metrics).__name__}, expected an object of "
-                            f"{{value, tolerance}} entries; {fix}")
+        raise DataFileError(f"{path}: 'metrics' is a {type(metrics).__name__}, expected an object "
+                            f"of per-seed entries; {fix}")
     if not metrics:
         raise DataFileError(f"{path}: the baseline has no metrics, so it would pass anything; {fix}")
     for key, entry in metrics.items():
         if not isinstance(entry, dict):
             raise DataFileError(f"{path}: metric '{key}' is a {type(entry).__name__}, expected "
-                                f"{{value, tolerance}}; {fix}")
-        for field in ("value", "tolerance"):
-            value = entry.get(field)
-            if not _number(value) or not math.isfinite(value):
-                raise DataFileError(f"{path}: metric '{key}' has {field} {value!r}, expected a "
-                                    f"finite number; {fix}")
-        if entry["tolerance"] < 0:
-            raise DataFileError(f"{path}: metric '{key}' has a negative tolerance "
-                                f"({entry['tolerance']}); {fix}")
+                                f"an object with 'per_seed'; {fix}")
+        if not _finite_list(entry.get("per_seed")):
+            raise DataFileError(f"{path}: metric '{key}' has per_seed {entry.get('per_seed')!r}, "
+                                f"expected a non-empty list of finite numbers; {fix}")
         if not isinstance(entry.get("higher_is_better", True), bool):
             raise DataFileError(f"{path}: metric '{key}' has higher_is_better "
                                 f"{entry['higher_is_better']!r}, expected true or false; {fix}")
@@ -150,29 +158,67 @@ def read_baseline(path: Path) -> dict:
     path = Path(path)
     baseline = _read_json(
         path,
-        f"baseline not found; create it with `nas-harness check --baseline {path} --update` after a "
-        "reproduction",
+        f"baseline not found; create it with `nas-harness check --baseline {path} --results DIR "
+        "--update` after a reproduction",
         "recreate it with --update",
     )
     return validate_baseline(baseline, path)
 
 
-def compare(baseline: dict, summary: dict) -> list[dict]:
+def _selected(metrics: dict, only: tuple[str, ...]) -> dict:
+    return {k: v for k, v in metrics.items() if not only or any(k.startswith(p) for p in only)}
+
+
+def compare_exact(baseline: dict, summary: dict, only: tuple[str, ...] = ()) -> list[dict]:
+    """Per metric: 'same', or 'changed' with the largest per-seed move, or 'missing'."""
     rows = []
-    for key, base in baseline["metrics"].items():
-        current = summary.get(key)
-        value = None if current is None else current.get("value")
-        if value is None or not math.isfinite(value):
-            rows.append({"metric": key, "baseline": base["value"], "current": None, "delta": None,
-                         "tolerance": base["tolerance"], "status": "missing"})
+    for key, base in _selected(baseline["metrics"], only).items():
+        current = (summary.get(key) or {}).get("per_seed")
+        row = {"metric": key, "baseline": base["value"], "n_base": len(base["per_seed"])}
+        if not _finite_list(current):
+            rows.append({**row, "current": None, "status": "missing", "moved": None})
             continue
-        delta = value - base["value"]
-        status = "ok"
-        if abs(delta) > base["tolerance"]:
-            worse = delta < 0 if base.get("higher_is_better", True) else delta > 0
-            status = "worse" if worse else "better"
-        rows.append({"metric": key, "baseline": base["value"], "current": round(value, 6),
-                     "delta": round(delta, 6), "tolerance": base["tolerance"], "status": status})
+        row.update({"current": float(sum(current) / len(current)), "n_new": len(current)})
+        if len(current) != len(base["per_seed"]) or (
+                base.get("seeds") and summary[key].get("seeds")
+                and list(base["seeds"]) != list(summary[key]["seeds"])):
+            rows.append({**row, "status": "changed", "moved": None,
+                         "note": f"seeds {base.get('seeds')} -> {summary[key].get('seeds')}"})
+            continue
+        moved = max(abs(a - b) for a, b in zip(base["per_seed"], current))
+        rows.append({**row, "moved": moved,
+                     "status": "same" if moved <= EXACT_TOLERANCE else "changed"})
+    return rows
+
+
+def compare_statistical(baseline: dict, summary: dict, only: tuple[str, ...] = (),
+                        alpha: float = 0.05) -> list[dict]:
+    """Per metric: the one-sided drop test against the baseline's seeds, Holm over the family,
+    and the smallest drop each test detects with 80% power at Holm's strictest level."""
+    from harness.analysis.regression import detectable_drop, drop_test, holm
+
+    rows, tested = [], []
+    selected = _selected(baseline["metrics"], only)
+    for key, base in selected.items():
+        current = (summary.get(key) or {}).get("per_seed")
+        row = {"metric": key, "baseline": base["value"], "n_base": len(base["per_seed"])}
+        if not _finite_list(current):
+            rows.append({**row, "current": None, "status": "missing"})
+            continue
+        test = drop_test(base["per_seed"], current, base.get("higher_is_better", True))
+        rows.append({**row, "current": float(sum(current) / len(current)),
+                     "n_new": len(current), **test})
+        tested.append(len(rows) - 1)
+    rejected, adjusted = holm([rows[i]["p_value"] for i in tested], alpha)
+    k = max(len(tested), 1)
+    for j, i in enumerate(tested):
+        r = rows[i]
+        r["p_holm"] = adjusted[j]
+        r["detectable_drop"] = detectable_drop(r["sd"], r["n_base"], r["n_new"], alpha / k)
+        if r["p_value"] is None:
+            r["status"] = "untestable"
+        else:
+            r["status"] = "worse" if rejected[j] else "ok"
     return rows
 
 
@@ -183,35 +229,114 @@ def audit_warnings(summary: dict) -> str:
     return ("\n" + "\n".join(lines)) if lines else ""
 
 
-def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'metric':<44} {'baseline':>9} {'current':>9} {'delta':>8} {'tol':>7}  status"]
+def _f(value, digits: int = 4, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def format_exact(rows: list[dict]) -> str:
+    lines = [f"{'metric':<44} {'baseline':>9} {'current':>9} {'moved':>9}  status"]
     for r in rows:
-        cur = "-" if r["current"] is None else f"{r['current']:.4f}"
-        delta = "-" if r["delta"] is None else f"{r['delta']:+.4f}"
-        lines.append(f"{r['metric']:<44} {r['baseline']:>9.4f} {cur:>9} {delta:>8} "
-                     f"{r['tolerance']:>7.4f}  {r['status']}")
+        lines.append(f"{r['metric']:<44} {r['baseline']:>9.4f} {_f(r.get('current')):>9} "
+                     f"{_f(r.get('moved'), 6):>9}  {r['status']}"
+                     + (f" ({r['note']})" if r.get("note") else ""))
     return "\n".join(lines)
 
 
-def check(baseline_path: Path, results_dir: Path | None = None, update: bool = False) -> tuple[int, str]:
-    """(exit code, report text): 0 all within tolerance, 1 something moved."""
+def format_statistical(rows: list[dict]) -> str:
+    lines = [f"{'metric':<44} {'baseline':>9} {'current':>9} {'drop':>8} {'seeds':>5} "
+             f"{'p':>7} {'p Holm':>7} {'detects':>8}  status"]
+    for r in rows:
+        seeds = f"{r['n_base']}/{r.get('n_new', '-')}"
+        lines.append(f"{r['metric']:<44} {r['baseline']:>9.4f} {_f(r.get('current')):>9} "
+                     f"{_f(r.get('drop'), 4, True):>8} {seeds:>5} {_f(r.get('p_value'), 3):>7} "
+                     f"{_f(r.get('p_holm'), 3):>7} {_f(r.get('detectable_drop'), 3):>8}  "
+                     f"{r['status']}")
+    return "\n".join(lines)
+
+
+def choose_mode(baseline: dict, results_dir: Path, mode: str = "auto") -> tuple[str, str]:
+    """('exact' | 'statistical', why)."""
+    from harness.environment import differences
+
+    ours = read_environment(results_dir)
+    base_env = baseline.get("environment") or {}
+    if mode != "auto":
+        return mode, f"--mode {mode}"
+    if base_env.get("id") and base_env.get("id") == ours.get("id"):
+        return "exact", f"same environment fingerprint {base_env['id']}: runs are deterministic"
+    if not ours.get("id"):
+        why = "the results' runs record no single environment fingerprint"
+    elif not base_env.get("id"):
+        why = "the baseline records no environment fingerprint"
+    else:
+        diff = differences(base_env.get("fingerprint"), ours.get("fingerprint"))
+        why = f"another environment ({'; '.join(diff[:3]) or 'fingerprints differ'})"
+    return "statistical", why + ": only the distribution over seeds reproduces"
+
+
+def check(baseline_path: Path, results_dir: Path | None = None, update: bool = False,
+          mode: str = "auto", only: tuple[str, ...] = ()) -> tuple[int, str]:
+    """(exit code, report text): 0 no regression (or no change), 1 a regression or a change."""
+    from harness.experiments.reportdir import default_report_dir, guard_tracked_output
+
     if update:
         if results_dir is None:
-            raise DataFileError("--update needs the results to record: pass --results reports/<profile>")
+            raise DataFileError("--update needs the results to record: pass --results DIR")
         check_writable(baseline_path)
-        profile = Path(results_dir).name
-        baseline = make_baseline(profile, Path(results_dir))
+        guard_tracked_output(baseline_path, "baseline")
+        summary_profile = _profile_of(Path(results_dir))
+        baseline = make_baseline(summary_profile, Path(results_dir))
         atomic_write_json(baseline_path, baseline)
         return 0, f"baseline written: {baseline_path} ({len(baseline['metrics'])} metrics)"
     baseline = read_baseline(baseline_path)
     if results_dir is None and not baseline.get("profile"):
-        raise DataFileError(f"{baseline_path}: the baseline names no profile; pass --results "
-                            "reports/<profile>")
-    results_dir = Path(results_dir or Path("reports") / baseline["profile"])
+        raise DataFileError(f"{baseline_path}: the baseline names no profile; pass --results DIR")
+    results_dir = Path(results_dir or default_report_dir(baseline["profile"]))
     summary = read_summary(results_dir)
-    rows = compare(baseline, summary)
-    moved = [r for r in rows if r["status"] != "ok"]
-    text = format_rows(rows) + audit_warnings(summary)
-    if moved:
-        return 1, f"{len(moved)} of {len(rows)} metrics left their tolerance:\n{text}"
-    return 0, f"all {len(rows)} metrics within tolerance of {baseline_path}\n{text}"
+    results_profile = _profile_of(results_dir, required=False)
+    if results_profile and baseline.get("profile") and results_profile != baseline["profile"]:
+        raise DataFileError(f"{results_dir}: results of the {results_profile} profile, but "
+                            f"{baseline_path} is a {baseline['profile']} baseline; compare like "
+                            "with like (--baseline reports/baselines/<profile>.json)")
+    if only and not _selected(baseline["metrics"], only):
+        raise DataFileError(f"--only {' '.join(only)}: no metric of {baseline_path} starts with "
+                            f"that; its metrics: {', '.join(sorted(baseline['metrics'])[:3])}, ...")
+    chosen, why = choose_mode(baseline, results_dir, mode)
+    head = f"mode: {chosen} ({why})"
+    if chosen == "exact":
+        rows = compare_exact(baseline, summary, only)
+        changed = [r for r in rows if r["status"] != "same"]
+        text = format_exact(rows) + audit_warnings(summary)
+        if changed:
+            return 1, (f"{head}\n{len(changed)} of {len(rows)} metrics changed (same "
+                       f"environment, so not noise):\n{text}")
+        return 0, f"{head}\nall {len(rows)} metrics identical to {baseline_path}\n{text}"
+    rows = compare_statistical(baseline, summary, only)
+    worse = [r for r in rows if r["status"] in ("worse", "missing")]
+    text = format_statistical(rows) + audit_warnings(summary)
+    note = ("drop: baseline minus current in the better direction; p: one-sided pooled t test "
+            "for a drop; p Holm: adjusted over the family (5% family-wise); detects: the drop "
+            "found with 80% power at Holm's strictest level")
+    if worse:
+        return 1, (f"{head}\n{len(worse)} of {len(rows)} metrics dropped beyond the noise (or "
+                   f"are missing):\n{text}\n{note}")
+    return 0, f"{head}\nno metric of {len(rows)} dropped beyond the noise\n{text}\n{note}"
+
+
+def _profile_of(results_dir: Path, required: bool = True) -> str | None:
+    """The profile of a reproduction: its runs' recorded profile (runs.json)."""
+    path = Path(results_dir) / "runs.json"
+    profiles = set()
+    if path.is_file():
+        try:
+            runs = json.loads(path.read_text())
+            profiles = {r.get("profile") for r in runs if isinstance(r, dict)} - {None}
+        except (json.JSONDecodeError, OSError, TypeError):
+            profiles = set()
+    if len(profiles) == 1:
+        return profiles.pop()
+    if required:
+        return Path(results_dir).name
+    return None

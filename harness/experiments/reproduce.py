@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.experiments import tables
+from harness.experiments.reportdir import default_report_dir, guard_tracked_output
 from harness.experiments.runs import execute
 from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
 from harness.io import atomic_write_bytes, atomic_write_json
@@ -75,7 +76,8 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
-    report_dir = Path(report_dir or Path("reports") / profile)
+    report_dir = Path(report_dir or default_report_dir(profile))
+    guard_tracked_output(report_dir)
     started = time.perf_counter()
     plans = {}
     for name in names:
@@ -126,8 +128,33 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     elapsed = time.perf_counter() - started
     _merge_json(report_dir / "runs.json", all_results)
     _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
+    atomic_write_json(report_dir / ENVIRONMENT, environment_of(list(all_results.values())))
     _merge_json(report_dir / "timing.json", {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
     return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
+
+
+ENVIRONMENT = "environment.json"
+
+
+def environment_of(results: list[dict]) -> dict:
+    """The environment fingerprint the runs behind a report were trained in: one fingerprint
+    when they share it, else null with a count per fingerprint ("unknown": recorded before
+    fingerprints were)."""
+    from harness.environment import fingerprint_id
+
+    counts: dict[str, int] = {}
+    records: dict[str, dict] = {}
+    for result in results:
+        run_dir = result.get("run_dir")
+        record = RunDir(run_dir).read_config().get("environment") \
+            if run_dir and RunDir(run_dir).has_config() else None
+        key = fingerprint_id(record) or "unknown"
+        counts[key] = counts.get(key, 0) + 1
+        if record:
+            records[key] = record
+    common = next(iter(counts)) if len(counts) == 1 and "unknown" not in counts else None
+    return {"fingerprint": records.get(common) if common else None, "id": common,
+            "runs_per_fingerprint": counts}
 
 
 def _limit_threads(threads: int | None, plans: dict) -> None:

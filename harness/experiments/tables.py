@@ -78,7 +78,7 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
                      "arm": arm_of(runs[0]), "benchmark": runs[0]["benchmark"], "metric": metric, "n_seeds": len(runs),
                      "sampler_tau": (runs[0].get("sampler_options") or {}).get("tau"),
                      "mean": mean, "std": std, "ci_low": low, "ci_high": high,
-                     "values": values,
+                     "values": values, "seeds": [r["seed"] for r in runs],
                      "run_dirs": [r.get("archive") or r["run_dir"] for r in runs],
                      # Mean half-width of the runs' bootstrap intervals over architectures.
                      "boot_half": float(np.nanmean([
@@ -178,7 +178,16 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
     table = Table("table3", f"Table 3: rank correlation with stand-alone accuracy ({profile} "
                   "profile)", pd.DataFrame(rows), pd.DataFrame(shown), notes)
-    return _with_paired(table, results, "uniform", report_dir)
+    frame = _with_paired(table, results, "uniform", report_dir)
+    frame.attrs["per_seed"] = {f"{t['benchmark']}/{t['arm']}/{name}": _per_seed(agg)
+                               for name, by_label in (("kendall", tau), ("spearman", rho))
+                               for label, agg in by_label.items() for t in [tau[label]]}
+    return frame
+
+
+def _per_seed(agg: dict) -> dict:
+    """{"seeds", "values"} of an aggregated cell, at full precision (`check` compares them)."""
+    return {"seeds": list(agg["seeds"]), "values": [float(v) for v in agg["values"]]}
 
 
 def paired_comparisons(results: list[dict], baseline: str = "uniform",
@@ -295,9 +304,12 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "paper tau": _fmt(paper.TABLE4.get(estimator), 2),
                       "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
                       "eff. N / N": eff, "audit": flag})
-    return _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} profile)",
-                              pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
-                        results, "inverse_mean_distance", report_dir)
+    frame = _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} "
+                               "profile)", pd.DataFrame(rows), pd.DataFrame(shown),
+                               [AUDIT_FOOTNOTE]), results, "inverse_mean_distance", report_dir)
+    frame.attrs["per_seed"] = {f"{t['label'].split('/', 1)[1]}/kendall": _per_seed(t)
+                               for t in aggregate(results, "kendall_tau")}
+    return frame
 
 
 def _with_paired(table: Table, results: list[dict], baseline: str, report_dir: Path
@@ -331,9 +343,12 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "95% interval": _interval_text(t),
                       "paper tau (NAS-Bench-Macro)": _fmt(paper.TABLE5.get(temperature), 2),
                       "KL (nats)": kl, "eff. N / N": eff, "audit": flag})
-    return _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
-                              pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
-                        results, "tau=7", report_dir)
+    frame = _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
+                               pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
+                         results, "tau=7", report_dir)
+    frame.attrs["per_seed"] = {f"{float(t['label'].split('=')[1])}/kendall": _per_seed(t)
+                               for t in aggregate(results, "kendall_tau")}
+    return frame
 
 
 def density_trajectory(run_dir: str | Path) -> list[tuple[int, dict[str, float]]]:
@@ -483,27 +498,34 @@ def _audit_flag(sampler: str, note) -> dict:
 
 
 def summary_metrics(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
-    """Flat {id: {"value", "std", "boot_half", "n_seeds", "higher_is_better"}} of the numbers
-    `check` guards (std over seeds; boot_half the runs' mean bootstrap half-width)."""
+    """Flat {id: {"value", "std", "boot_half", "n_seeds", "seeds", "per_seed",
+    "higher_is_better"}} of the numbers `check` guards (std over seeds; boot_half the runs' mean
+    bootstrap half-width; per_seed at full precision, in the order of `seeds`)."""
     out: dict[str, dict] = {}
     t3 = tables.get("table3")
     if t3 is not None and not t3.empty:
+        per_seed = t3.attrs.get("per_seed", {})
         for row in t3.itertuples():
             for metric in ("kendall", "spearman"):
+                seeds = per_seed.get(f"{row.benchmark}/{row.arm}/{metric}", {})
                 out[f"table3/{row.benchmark}/{row.arm}/{metric}"] = {
                     "value": getattr(row, f"{metric}_mean"), "std": getattr(row, f"{metric}_std"),
                     "boot_half": getattr(row, f"{metric}_boot_half"),
                     "n_seeds": row.n_seeds, "higher_is_better": True,
-                    "per_seed": json.loads(row.kendall_per_seed) if metric == "kendall" else None,
+                    "seeds": seeds.get("seeds"), "per_seed": seeds.get("values"),
                     **_audit_flag(row.sampler, getattr(row, "audit_note", ""))}
     for name in ("table4", "table5"):
         frame = tables.get(name)
         if frame is None or frame.empty:
             continue
+        per_seed = frame.attrs.get("per_seed", {})
         for row in frame.to_dict("records"):
             key = row.get("estimator", row.get("tau"))
+            seeds = per_seed.get(f"{key}/kendall", {})
             out[f"{name}/{key}/kendall"] = {"value": row["kendall_mean"], "std": row["kendall_std"],
                                             "boot_half": row["kendall_boot_half"],
                                             "n_seeds": row["n_seeds"], "higher_is_better": True,
+                                            "seeds": seeds.get("seeds"),
+                                            "per_seed": seeds.get("values"),
                                             **_audit_flag("debiased", row.get("audit_note", ""))}
     return out

@@ -178,29 +178,38 @@ def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
 
 
 def git_commit() -> str | None:
+    """HEAD, with "-dirty" when tracked files other than the reports differ from it: a report's
+    provenance is the code and data that made it, not the report being written."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5,
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
     commit = out.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=Path(__file__).resolve().parent, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            ":(top)", ":(top,exclude)reports"],
+                           cwd=here, capture_output=True, text=True)
     return commit + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def provenance() -> dict:
+def provenance(device: str | None = None) -> dict:
+    """Version, commit, torch and Python; with `device`, the environment fingerprint of a run
+    computing there (harness.environment: what decides its last bits)."""
     import platform
 
     import torch
 
-    return {
+    record = {
         "harness_version": __version__,
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
+    if device is not None:
+        from harness.environment import fingerprint
+
+        record["environment"] = fingerprint(device=device)
+    return record

@@ -58,7 +58,7 @@ def _test_pause(rd: RunDir, where: str, d: distributed.Dist = distributed.SINGLE
 
 
 def config_record(cfg: RunConfig) -> dict:
-    return {"config": cfg.to_dict(), "config_hash": cfg.hash(), **provenance()}
+    return {"config": cfg.to_dict(), "config_hash": cfg.hash(), **provenance(cfg.device)}
 
 
 def read_config(run_dir: str | Path | RunDir) -> RunConfig:

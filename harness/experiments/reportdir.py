@@ -1,0 +1,67 @@
+"""Where reports live: the one owner of the report folders' places.
+
+`reproduce`, `report` and `check` write and read the work folder `runs/reports/<profile>` by
+default, which git ignores, so the README's main job leaves the repository clean. The committed
+reports (`reports/<profile>`) and baselines (`reports/baselines/`) are written only on purpose:
+with an explicit `--out` (or `check --update`), from a commit whose code is clean, so the
+provenance a committed report records is a commit anyone can check out.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+TRACKED = Path("reports")
+WORK = Path("runs") / "reports"
+
+
+def default_report_dir(profile: str) -> Path:
+    """The work folder of a profile's reproduction (ignored by git)."""
+    return WORK / profile
+
+
+def committed_report_dir(profile: str) -> Path:
+    return TRACKED / profile
+
+
+def baseline_path(profile: str) -> Path:
+    return TRACKED / "baselines" / f"{profile}.json"
+
+
+def _tracked_reports_root(path: Path) -> Path | None:
+    """The `reports/` folder of the git work tree that `path` would be written into, if any."""
+    probe = Path(path).resolve()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_file():
+        probe = probe.parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=probe,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    root = Path(out.stdout.strip()) / TRACKED
+    try:
+        Path(path).resolve().relative_to(root)
+    except ValueError:
+        return None
+    return root
+
+
+def guard_tracked_output(path: str | Path, what: str = "report") -> None:
+    """Refuse, in one line, to write into the repository's tracked reports from a commit whose
+    code differs from HEAD: the report would record a `-dirty` provenance nobody can check out."""
+    if _tracked_reports_root(Path(path)) is None:
+        return
+    from harness.train.config import git_commit
+
+    commit = git_commit()
+    if commit and commit.endswith("-dirty"):
+        raise HarnessError(f"{path}: a committed {what} is written only from a clean commit, and "
+                           f"the code differs from {commit[:12]}; commit (or stash) your changes "
+                           f"first, or write to another folder (default: {WORK}/<profile>)")

@@ -290,21 +290,31 @@ def c_check_list_with_metrics_string(ctx):
 
 
 def c_check_metrics_not_dict(ctx):
-    return check_with_baseline(ctx, {"profile": "smoke", "metrics": [0.4, 0.1]})
+    return check_with_baseline(ctx, {"format": 2, "profile": "smoke", "metrics": [0.4, 0.1]})
 
 
-def c_check_entry_not_value_tolerance(ctx):
+def c_check_entry_not_per_seed(ctx):
+    return check_with_baseline(ctx, {"format": 2, "profile": "smoke", "metrics": {
+        "table3/pooling/uniform/kendall": {"per_seed": ["high", 0.2]}}})
+
+
+def c_check_entry_nan(ctx):
+    return check_with_baseline(ctx, json.dumps({"format": 2, "profile": "smoke", "metrics": {
+        "table3/pooling/uniform/kendall": {"per_seed": [float("nan"), 0.2]}}}))
+
+
+def c_check_old_format(ctx):
     return check_with_baseline(ctx, {"profile": "smoke", "metrics": {
-        "table3/pooling/uniform/kendall": {"value": "high", "tolerance": 0.05}}})
+        "table3/pooling/uniform/kendall": {"value": 0.4, "tolerance": 0.05}}})
 
 
 def c_check_entry_is_number(ctx):
-    return check_with_baseline(ctx, {"profile": "smoke",
+    return check_with_baseline(ctx, {"format": 2, "profile": "smoke",
                                      "metrics": {"table3/pooling/uniform/kendall": 0.4}})
 
 
 def c_check_no_metrics(ctx):
-    return check_with_baseline(ctx, {"profile": "smoke", "metrics": {}})
+    return check_with_baseline(ctx, {"format": 2, "profile": "smoke", "metrics": {}})
 
 
 def c_check_binary_baseline(ctx):
@@ -312,8 +322,8 @@ def c_check_binary_baseline(ctx):
 
 
 def c_check_summary_wrong_shape(ctx):
-    baseline = write(ctx.tmp / "baseline.json", json.dumps({"profile": "smoke", "metrics": {
-        "a": {"value": 0.4, "tolerance": 0.05}}}))
+    baseline = write(ctx.tmp / "baseline.json", json.dumps({"format": 2, "profile": "smoke",
+                                                            "metrics": {"a": {"per_seed": [0.4]}}}))
     return ["check", "--baseline", baseline, "--results", results_dir(ctx, [0.4])]
 
 
@@ -442,13 +452,16 @@ CASES = [
     ("check-baseline-list-with-metrics", c_check_list_with_metrics_string, ["not a baseline"],
      None, "cli", ()),
     ("check-metrics-not-dict", c_check_metrics_not_dict, ["'metrics' is a list"], None, "cli", ()),
-    ("check-entry-bad-value", c_check_entry_not_value_tolerance, ["value 'high'"], None, "cli", ()),
+    ("check-entry-bad-value", c_check_entry_not_per_seed, ["per_seed ['high', 0.2]"], None, "cli",
+     ()),
+    ("check-entry-nan", c_check_entry_nan, ["per_seed [nan, 0.2]"], None, "cli", ()),
+    ("check-old-format", c_check_old_format, ["format 1"], None, "cli", ()),
     ("check-entry-is-number", c_check_entry_is_number, ["is a float"], None, "cli", ()),
     ("check-no-metrics", c_check_no_metrics, ["no metrics"], None, "cli", ()),
     ("check-binary-baseline", c_check_binary_baseline, ["not a UTF-8 JSON file"], None, "cli", ()),
     ("check-summary-wrong-shape", c_check_summary_wrong_shape, ["summary.json", "list"], None,
      "cli", ()),
-    ("check-update-nothing-to-record", c_check_update_nothing_to_record, ["no finite metric"],
+    ("check-update-nothing-to-record", c_check_update_nothing_to_record, ["no metric with finite per-seed"],
      "out", "cli", ()),
     ("fetch-incomplete-read", c_fetch_incomplete_read, ["could not download", "IncompleteRead"],
      None, "cli", ()),

@@ -142,6 +142,9 @@ def marginal_test(choice_counts: Sequence[Sequence[float]],
             "p_value": float(scipy.stats.chi2.sf(statistic, df))}
 
 
+ACCEPTANCE_TEST = "accepted vs rejected proposals per prototype"
+
+
 def contingency_test(accepted: Sequence[float], rejected: Sequence[float]) -> dict:
     """Whether acceptance depends on the group: chi-squared of the 2 x K table of accepted and
     rejected proposals per group (a sampler that accepts everything cannot be told apart)."""
@@ -151,12 +154,12 @@ def contingency_test(accepted: Sequence[float], rejected: Sequence[float]) -> di
     a, r = a[keep], r[keep]
     n = int(a.sum())
     if len(a) < 2 or r.sum() == 0 or a.sum() == 0:
-        return {"test": "accepted vs rejected proposals per prototype", "n_draws": n,
+        return {"test": ACCEPTANCE_TEST, "n_draws": n,
                 "statistic": 0.0 if len(a) >= 2 else None, "df": int(max(len(a) - 1, 0)),
                 "p_value": 1.0 if len(a) >= 2 else None,
                 "reason": "every proposal was accepted" if r.sum() == 0 else "too few groups"}
     statistic, p_value, df, _ = scipy.stats.chi2_contingency(np.stack([a, r]), correction=False)
-    return {"test": "accepted vs rejected proposals per prototype", "n_draws": n,
+    return {"test": ACCEPTANCE_TEST, "n_draws": n,
             "statistic": float(statistic), "df": int(df), "p_value": float(p_value)}
 
 
@@ -199,8 +202,16 @@ def summarize(audit: dict | None) -> dict | None:
     if not audit:
         return None
     dist = audit.get("time_averaged_distribution") or audit.get("distribution") or {}
-    test = (audit.get("tests") or {}).get("vs_uniform") or {}
+    tests = audit.get("tests") or {}
+    test = tests.get("vs_uniform") or {}
     tilted = audit.get("tests_debiasing")
+    if test.get("test") == ACCEPTANCE_TEST:
+        # Recorded before the online sampler counted its post-warm-up draws: its verdict came
+        # from the acceptance test. The realised draws decide, as for every sampler: all of
+        # them (warm-up included, which only dilutes a tilt) are what was recorded.
+        test = dict(tests.get("all_draws_vs_uniform") or {})
+        test["test"] = f"{test.get('test', 'none')}, all draws (warm-up included)"
+        tilted = None
     if tilted is None:
         tilted, text = verdict(test)
     else:

@@ -97,7 +97,7 @@ from harness.density.mapping import density_logits, softmax
 from harness.density.prototypes import METRICS, OnlinePrototypes
 from harness.errors import HarnessError
 from harness.samplers.audit import contingency_test, distribution_summary, verdict
-from harness.samplers.base import EpochContext, Sampler, register_sampler
+from harness.samplers.base import EpochContext, Sampler, register_sampler, uniform_count_test
 from harness.samplers.density_options import DensityOptions
 from harness.samplers.options import option
 from harness.spaces.base import Arch, SearchSpace
@@ -212,6 +212,7 @@ class DebiasedOnlineSampler(Sampler):
         self.proposals = 0
         self.accepted = 0
         self.forced = 0  # draws that took the last proposal after max_tries rejections
+        self.active_counts: dict[str, int] = {}  # draws while the rejection step acts
         self.accepted_per_label = np.zeros(self.k, dtype=np.int64)
         self.rejected_per_label = np.zeros(self.k, dtype=np.int64)
         self.expected_per_label = np.zeros(self.k)  # sum of accept[label] over tested proposals
@@ -420,6 +421,13 @@ class DebiasedOnlineSampler(Sampler):
     def nearest_label(self, arch: Arch) -> int:
         return int(self.vote(self.space.encoding(tuple(arch)))[0])
 
+    def record(self, archs: list[Arch]) -> None:
+        super().record(archs)
+        if self.active:
+            for arch in archs:
+                key = self.space.key(arch)
+                self.active_counts[key] = self.active_counts.get(key, 0) + 1
+
     def sample(self, step: int) -> Arch:
         if self.epochs_done >= self.warmup_epochs and (
                 self.last_refresh < 0 or step - self.last_refresh >= self.refresh_every):
@@ -524,8 +532,14 @@ class DebiasedOnlineSampler(Sampler):
             "prototype_share": self.shares,
             "distribution": self.distribution(),
         })
+        # Tilted or not rests on the realised draws, as for every sampler: the draws made while
+        # the rejection step acted, against uniform. Whether acceptance depends on the
+        # prototype is a test of the mechanism, kept under its own name.
+        out["active_counts"] = dict(self.active_counts)
         out["tests"] = {
-            "vs_uniform": contingency_test(self.accepted_per_label, self.rejected_per_label),
+            "vs_uniform": uniform_count_test(self.space, self.active_counts),
+            "acceptance_by_prototype": contingency_test(self.accepted_per_label,
+                                                        self.rejected_per_label),
             "vs_design": acceptance_design_test(self.accepted_per_label, tested,
                                                 self.expected_per_label),
             "all_draws_vs_uniform": out["tests"]["vs_uniform"],
@@ -569,6 +583,7 @@ class DebiasedOnlineSampler(Sampler):
             "accepted_per_label": tensor(self.accepted_per_label),
             "rejected_per_label": tensor(self.rejected_per_label),
             "expected_per_label": tensor(self.expected_per_label),
+            "active_counts": dict(self.active_counts),
         })
         return state
 
@@ -593,4 +608,6 @@ class DebiasedOnlineSampler(Sampler):
         self.accepted_per_label = state["accepted_per_label"].numpy().copy()
         self.rejected_per_label = state["rejected_per_label"].numpy().copy()
         self.expected_per_label = state["expected_per_label"].numpy().copy()
+        # checkpoints written before post-warm-up draws were counted have none
+        self.active_counts = dict(state.get("active_counts", {}))
         self._votes = None

@@ -25,7 +25,8 @@ def test_spearman_brown_and_seeds_for_hand_worked():
     assert seeds_for(0.8, 0.9) == 1 and seeds_for(0.8, None) is None and seeds_for(0.8, 0) is None
 
 
-@pytest.mark.parametrize("between, within, n_seeds", [(1.0, 1.0, 8), (0.5, 1.0, 8), (1.0, 0.5, 4)])
+@pytest.mark.parametrize("between, within, n_seeds", [(1.0, 1.0, 8), (0.5, 1.0, 8), (1.0, 0.5, 4),
+                                                      (1.0, 1.0, 3), (0.7, 1.0, 5)])
 def test_reliability_recovers_the_simulated_value(between, within, n_seeds):
     """Halves of k/2 seeds correlate (Pearson) at rho = sb^2 / (sb^2 + sw^2 / (k/2)); for normal
     data their Spearman is (6/pi) asin(rho/2); Spearman-Brown then gives the k-seed figure. On
@@ -36,7 +37,7 @@ def test_reliability_recovers_the_simulated_value(between, within, n_seeds):
     rho_half = between**2 / (between**2 + within**2 / half)
     rho_s = 6 / np.pi * np.arcsin(rho_half / 2)
     assert got["split_half_spearman"] == pytest.approx(rho_s, abs=0.03)
-    assert got["reliability"] == pytest.approx(spearman_brown(rho_s, 2), abs=0.03)
+    assert got["reliability"] == pytest.approx(spearman_brown(rho_s, n_seeds / half), abs=0.03)
     pearson = between**2 / (between**2 + within**2 / n_seeds)
     assert got["reliability"] == pytest.approx(pearson, abs=0.05)
     assert got["single_seed_reliability"] == pytest.approx(spearman_brown(rho_s, 1 / half),
@@ -44,6 +45,22 @@ def test_reliability_recovers_the_simulated_value(between, within, n_seeds):
     assert got["within_sd"] == pytest.approx(within, rel=0.05)
     assert got["between_sd"] == pytest.approx(between, rel=0.1)
     assert got["ceiling_spearman"] == pytest.approx(np.sqrt(got["reliability"]))
+
+
+def test_three_seeds_use_every_seed_pair_hand_worked():
+    """With 3 seeds the halves are single seeds: the mean Spearman over the pairs (0,1), (0,2)
+    and (1,2), corrected by Spearman-Brown to 3 seeds."""
+    import scipy.stats
+
+    wide = simulated(40, 3, 1.0, 1.0, seed=5)
+    x = wide.to_numpy()
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    r = np.mean([scipy.stats.spearmanr(x[:, i], x[:, j]).statistic for i, j in pairs])
+    got = reliability(wide)
+    assert got["n_splits"] == 3
+    assert got["split_half_spearman"] == pytest.approx(r)
+    assert got["reliability"] == pytest.approx(3 * r / (1 + 2 * r))
+    assert got["single_seed_reliability"] == pytest.approx(r)
 
 
 def test_pure_noise_has_no_reliability_and_identical_seeds_have_full():

@@ -85,3 +85,44 @@ def seeds_needed(effect: float, sd: float, target: float = POWER, alpha: float =
             return n
         n += 1
     return None
+
+
+def sd_interval(sd: float, df: int, alpha: float = ALPHA) -> tuple[float, float]:
+    """The chi-squared interval of a standard deviation estimated with `df` degrees of freedom."""
+    if df < 1 or not sd > 0:
+        return float("nan"), float("nan")
+    return (sd * math.sqrt(df / scipy.stats.chi2.ppf(1 - alpha / 2, df)),
+            sd * math.sqrt(df / scipy.stats.chi2.ppf(alpha / 2, df)))
+
+
+def mde_with_interval(sd: float, n: int, target: float = POWER, alpha: float = ALPHA) -> dict:
+    """The MDE of a paired design with n pairs, its degrees of freedom (n - 1), and the range
+    that follows from the SD's chi-squared interval: an SD from 2 pairs is one degree of freedom,
+    and its MDE can be several times smaller or larger."""
+    df = n - 1
+    low_sd, high_sd = sd_interval(sd, df, alpha) if sd and df >= 1 else (float("nan"),) * 2
+    return {"mde_80": mde(sd, n, target, alpha) if sd else float("nan"),
+            "mde_80_low": mde(low_sd, n, target, alpha) if low_sd == low_sd else float("nan"),
+            "mde_80_high": mde(high_sd, n, target, alpha) if high_sd == high_sd else float("nan"),
+            "mde_df": df}
+
+
+def comparison_verdict(diff: dict, effect: float | None = None,
+                       effect_name: str = "the effect of interest", digits: int = 3) -> str:
+    """A comparison is a result only if p < alpha, or if its interval excludes a named effect of
+    interest; the wording says which. Anything else is no result, with what the design could
+    have detected."""
+    n, p = diff.get("n_pairs", 0), diff.get("p_value")
+    if n < 2 or p is None:
+        return "no test: fewer than 2 pairs"
+    if p < ALPHA:
+        return f"result: a difference (p = {p:.2g} < {ALPHA:g})"
+    low, high = diff.get("ci_low"), diff.get("ci_high")
+    if effect is not None and low is not None and not low <= effect <= high:
+        return (f"result: the interval excludes {effect_name} ({effect:+.{digits}g}); no "
+                f"difference detected (p = {p:.2g})")
+    mde_text = ""
+    if diff.get("mde_80") == diff.get("mde_80"):  # not NaN
+        mde_text = (f"; MDE {diff['mde_80']:.{digits}f} [{diff['mde_80_low']:.{digits}f}, "
+                    f"{diff['mde_80_high']:.{digits}f}] (df {diff['mde_df']})")
+    return f"no result: p = {p:.2g}{mde_text}"

@@ -5,8 +5,9 @@ seed is missing; only networks with every seed count).
 
 split_half     Spearman correlation between the per-network means of two disjoint halves of the
                seeds, Spearman-Brown corrected to the full number of seeds: r_k = 2 r / (1 + r).
-               Averaged over up to `n_splits` seeded random balanced splits (all of them when
-               there are few), so the figure does not depend on which seeds landed together.
+               Averaged over every balanced split (every seed pair with 3 seeds; `n_splits`
+               seeded random ones when there are many), so the figure does not depend on which
+               seeds landed together.
 seed_kendall   the mean Kendall tau over pairs of single seeds (what two independent trainings
                of the table agree on).
 ceiling        the highest Spearman correlation a perfect predictor of the true ranking can
@@ -40,22 +41,28 @@ def spearman_brown(r: float, factor: float) -> float:
     return factor * r / (1.0 + (factor - 1.0) * r)
 
 
-def _splits(n: int, n_splits: int, rng: np.random.Generator) -> list[tuple[list[int], list[int]]]:
+def balanced_splits(n: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Every unordered pair of disjoint halves of floor(n / 2) seeds each: with an odd number
+    of seeds, every seed pair (3 seeds: {0}-{1}, {0}-{2}, {1}-{2}), not only those with seed 0."""
     half = n // 2
-    combos = list(itertools.combinations(range(n), half)) if math.comb(n, half) <= 4 * n_splits else None
-    out = []
-    if combos is not None:
-        seen = set()
-        for a in combos:
-            b = tuple(i for i in range(n) if i not in a)[:half]
+    out, seen = [], set()
+    for a in itertools.combinations(range(n), half):
+        rest = [i for i in range(n) if i not in a]
+        for b in itertools.combinations(rest, half):
             key = frozenset([a, b])
             if key not in seen:
                 seen.add(key)
-                out.append((list(a), list(b)))
-        if len(out) > n_splits:
-            picks = rng.choice(len(out), n_splits, replace=False)
-            out = [out[i] for i in sorted(picks)]
-        return out
+                out.append((a, b))
+    return out
+
+
+def _splits(n: int, n_splits: int, rng: np.random.Generator) -> list[tuple[list[int], list[int]]]:
+    """Every balanced split when there are at most 4 x n_splits of them, else n_splits seeded
+    random ones."""
+    half = n // 2
+    if math.comb(n, half) * math.comb(n - half, half) <= 8 * n_splits:
+        return [(list(a), list(b)) for a, b in balanced_splits(n)]
+    out = []
     for _ in range(n_splits):
         perm = rng.permutation(n)
         out.append((sorted(perm[:half].tolist()), sorted(perm[half:2 * half].tolist())))

@@ -47,10 +47,14 @@ def register(cli: click.Group) -> None:
                        "with --no-wait).")
     @click.option("--no-wait", is_flag=True,
                   help="Submit and return; the same command later collects the results.")
+    @click.option("--from-archive", "from_archive", type=click.Path(file_okay=False),
+                  default=None,
+                  help="Rebuild the tables from the runs archived in this report folder (e.g. "
+                       "reports/cpu) with the current code; nothing is trained or evaluated.")
     @data_dir_option
     def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, quiet,
                   executor, slurm_partition, gpus_per_run, cpus_per_run, timeout_min,
-                  array_parallelism, no_wait, data_dir) -> None:
+                  array_parallelism, no_wait, from_archive, data_dir) -> None:
         """Train what the experiments need (cached by config hash), then write their tables and
         figures. EXPERIMENT: `nas-harness ls experiments` lists them; `all` runs every one."""
         from harness.experiments.executors import ClusterOptions
@@ -61,7 +65,7 @@ def register(cli: click.Group) -> None:
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
                       progress=not quiet, log=click.echo, threads=threads, device=device,
                       data_root=data_root, seeds=parse_seeds(seeds) if seeds else None,
-                      cluster=cluster)
+                      cluster=cluster, from_archive=Path(from_archive) if from_archive else None)
         if summary.get("pending"):
             click.echo(f"{len(summary['pending'])} run(s) queued or running; run the same "
                        "command again to collect them and write the tables")

@@ -23,16 +23,48 @@ def archive_run(result: dict, report_dir: Path) -> dict:
 
     source = RunDir(result["run_dir"])
     target = report_dir / "runs" / source.path.name
+    if target.resolve() == source.path.resolve():  # rebuilt in place from its own archive
+        return {**result, "archive": str(Path("runs") / source.path.name)}
     target.mkdir(parents=True, exist_ok=True)
     for name in RunDir.SMALL_FILES:
         if (source.path / name).is_file():
             shutil.copy2(source.path / name, target / name)
     # Snapshots, gzip-compressed (RunDir reads both forms); deterministic bytes (mtime 0).
     for snapshot in source.snapshot_files():
-        if snapshot.suffix == ".json":
-            packed = gzip.compress(snapshot.read_bytes(), mtime=0)
-            atomic_write_bytes(target / RunDir.SNAPSHOTS / (snapshot.name + ".gz"), packed)
+        packed = snapshot.read_bytes() if snapshot.suffix == ".gz" else gzip.compress(
+            snapshot.read_bytes(), mtime=0)
+        name = snapshot.name if snapshot.suffix == ".gz" else snapshot.name + ".gz"
+        atomic_write_bytes(target / RunDir.SNAPSHOTS / name, packed)
     return {**result, "archive": str(Path("runs") / source.path.name)}
+
+
+def archived_results(archive: Path, specs: list[RunSpec]) -> dict[str, dict]:
+    """{config hash: result} of the specs' runs from a report's archive (its runs.json and
+    runs/ folder): the tables are rebuilt from what the runs recorded, with the current code,
+    without their checkpoints. The audit summary is read again from each run's audit.json."""
+    from harness.samplers.audit import summarize
+
+    path = Path(archive) / "runs.json"
+    if not path.is_file():
+        raise HarnessError(f"{archive}: no runs.json, so not a report with archived runs; pass "
+                           "the folder a reproduction wrote (e.g. reports/cpu)")
+    entries = {}
+    for entry in json.loads(path.read_text()):
+        entries.setdefault(entry["config_hash"], entry)
+    out = {}
+    for spec in specs:
+        entry = entries.get(spec.config.hash())
+        if entry is None:
+            raise HarnessError(f"{archive}: no archived run of {spec.label} seed "
+                               f"{spec.config.seed} (config {spec.config.hash()}); train it "
+                               "(reproduce without --from-archive) or leave out its table")
+        run_dir = Path(archive) / entry["archive"]
+        audit = RunDir(run_dir).read_audit()
+        out[spec.config.hash()] = {**entry, "run_dir": str(run_dir),
+                                   "archive_root": str(archive),
+                                   "recorded_run_dir": entry["run_dir"],
+                                   "audit": summarize(audit) if audit else entry.get("audit")}
+    return out
 
 
 def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool, log,
@@ -69,10 +101,13 @@ def execute_all(specs: list[RunSpec], runs_root: Path, data_dir, progress: bool,
 def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Path | None = None,
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None,
-              seeds: tuple[int, ...] | None = None, cluster=None) -> dict:
+              seeds: tuple[int, ...] | None = None, cluster=None,
+              from_archive: Path | None = None) -> dict:
     """Run what `targets` need under `profile` (cached), then build their tables and figures.
     `seeds` keeps only the design's runs with those seeds (a pilot). `cluster`
-    (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first."""
+    (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first.
+    `from_archive` (a report folder with archived runs) rebuilds the tables from the runs
+    recorded there instead of training or evaluating anything."""
     names = ORDER if "all" in targets else targets
     for name in names:
         get_experiment(name)
@@ -104,8 +139,9 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
             return {"report_dir": str(report_dir), "wall_seconds": time.perf_counter() - started,
                     "tables": [], "pending": outcome["pending"]}
     report_dir.mkdir(parents=True, exist_ok=True)
-    executed = execute_all([s for specs in plans.values() for s in specs], runs_root, data_dir,
-                           progress, log)
+    every = [s for specs in plans.values() for s in specs]
+    executed = (archived_results(Path(from_archive), every) if from_archive is not None
+                else execute_all(every, runs_root, data_dir, progress, log))
     all_results: dict[str, dict] = {}
     built: dict = {}
     for name in names:
@@ -129,11 +165,15 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     _merge_json(report_dir / "runs.json", all_results)
     _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
     atomic_write_json(report_dir / ENVIRONMENT, environment_of(list(all_results.values())))
-    _merge_json(report_dir / "timing.json", {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
+    if from_archive is None:  # a rebuild measures nothing about the runs
+        _merge_json(report_dir / "timing.json",
+                    {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
     return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
 
 
 ENVIRONMENT = "environment.json"
+# Keys a rebuild from an archive adds to its results, never written into runs.json.
+REBUILD_KEYS = ("archive_root", "recorded_run_dir")
 
 
 def environment_of(results: list[dict]) -> dict:
@@ -189,7 +229,9 @@ def _merge_json(path: Path, new: dict) -> None:
         # a machine's absolute path.
         # Keep only runs archived beside this report: an entry left from an older
         # reproduction (another config, its archive gone) would link nowhere.
-        rows = [{**r, "run_dir": portable_path(r["run_dir"])} for r in merged.values()
+        rows = [{**{k: v for k, v in r.items() if k not in REBUILD_KEYS},
+                 "run_dir": r.get("recorded_run_dir") or portable_path(r["run_dir"])}
+                for r in merged.values()
                 if r.get("archive") and (path.parent / r["archive"]).is_dir()]
         atomic_write_json(path, sorted(rows, key=lambda r: (r["label"], r["seed"])))
     else:

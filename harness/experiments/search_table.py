@@ -24,7 +24,20 @@ EVO_OPTIONS = {"smoke": {"population_size": 4, "top_k": 2, "n_mutation": 2, "n_c
                "paper": {}}
 
 
-def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
+def recorded_rows(result: dict, name: str) -> list[dict] | None:
+    """The search rows recorded for an archived run (no checkpoint to search again): from the
+    archive's NAME_runs.csv, matched by run directory name (which ends with the config hash)."""
+    root = result.get("archive_root")
+    if not root or not (Path(root) / f"{name}_runs.csv").is_file():
+        return None
+    recorded = pd.read_csv(Path(root) / f"{name}_runs.csv", dtype={"picked": str})
+    mine = recorded[recorded["run_dir"].map(lambda p: Path(p).name) == Path(
+        result["run_dir"]).name]
+    return mine.to_dict("records") if not mine.empty else None
+
+
+def search_runs(results: list[dict], profile: str, data_dir=None, name: str = "search"
+                ) -> list[dict]:
     from harness.benchmarks import load_benchmark
     from harness.evaluate.supernet_eval import eval_cache, load_for_evaluation
     from harness.search import SupernetScorer, run_search
@@ -33,6 +46,13 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
 
     rows = []
     for result in results:
+        from harness.rundir import RunDir
+
+        if not RunDir(result["run_dir"]).has_checkpoint():
+            recorded = recorded_rows(result, name)
+            if recorded is not None:
+                rows += recorded
+                continue
         truth = load_benchmark(result["benchmark"], data_dir)
         space = get_space(result["space"])
         covered = truth.frame["key"].map(space.canonical_key).nunique()
@@ -73,8 +93,8 @@ def search_runs(results: list[dict], profile: str, data_dir=None) -> list[dict]:
 def search_table(results: list[dict], profile: str, report_dir: Path, data_dir=None,
                  name: str = "search") -> pd.DataFrame:
     """Search on every run's supernet, then the table (`write_search_table`)."""
-    return write_search_table(pd.DataFrame(search_runs(results, profile, data_dir)), profile,
-                              report_dir, name)
+    return write_search_table(pd.DataFrame(search_runs(results, profile, data_dir, name)),
+                              profile, report_dir, name)
 
 
 def write_search_table(runs: pd.DataFrame, profile: str, report_dir: Path,
@@ -133,7 +153,8 @@ def paired_search(runs: pd.DataFrame, name: str = "search",
     """Each arm's picked ground-truth accuracy against the baseline arm's, per benchmark and
     strategy, paired by seed (a seed's searches draw from the same generator in every arm): the
     mean difference in points with its t interval and p, and the design's MDE at 80% power."""
-    from harness.analysis.power import mde, paired_difference
+    from harness.analysis.power import comparison_verdict, mde_with_interval, paired_difference
+    from harness.experiments.tables import mde_text
 
     rows, shown = [], []
     for (benchmark, strategy), group in runs.groupby(["benchmark", "strategy"], sort=False):
@@ -144,28 +165,24 @@ def paired_search(runs: pd.DataFrame, name: str = "search",
             values = arm_runs.set_index("seed")["truth_accuracy"]
             seeds = sorted(set(base.index) & set(values.index))
             diff = paired_difference(base[seeds].astype(float), values[seeds].astype(float))
-            detectable = mde(diff["sd_difference"], len(seeds)) if diff["sd_difference"] \
-                else float("nan")
+            diff.update(mde_with_interval(diff["sd_difference"], len(seeds)))
+            verdict = comparison_verdict(diff, digits=2)
             rows.append({"benchmark": benchmark, "strategy": strategy, "arm": arm,
-                         "baseline": baseline, "seeds": seeds, **diff, "mde_80": detectable})
-            if diff["n_pairs"] < 2:
-                verdict = "no: fewer than 2 pairs"
-            elif not np.isfinite(detectable):
-                verdict = "-"
-            else:
-                verdict = ("yes" if abs(diff["mean_difference"]) >= detectable
-                           else f"no: below the MDE {_fmt(detectable, 2)}")
+                         "baseline": baseline, "seeds": seeds, **diff, "verdict": verdict})
             shown.append({"benchmark": benchmark, "strategy": strategy, "arm": arm,
                           "pairs": diff["n_pairs"],
                           "difference (points)": f"{diff['mean_difference']:+.2f}",
                           "95% t interval": f"[{_fmt(diff['ci_low'], 2)}, "
                                             f"{_fmt(diff['ci_high'], 2)}]",
                           "p": "-" if diff["p_value"] is None else f"{diff['p_value']:.2g}",
-                          "MDE (80% power)": _fmt(detectable, 2), "detectable?": verdict})
+                          "MDE (80% power) [range], df": mde_text(diff, 2),
+                          "verdict": verdict})
     if not rows:
         return None
     note = ("Ground-truth accuracy (points) of the picked architecture, arm minus uniform, paired "
             "by seed. MDE: the smallest true difference this design (pairs, measured SD of the "
-            "differences) detects with 80% power in a two-sided paired t test at 0.05.")
+            "differences) detects with 80% power in a two-sided paired t test at 0.05; its range "
+            "follows from the SD's 95% chi-squared interval (n - 1 degrees of freedom). "
+            "'result' only at p < 0.05.")
     return Table(f"{name}_paired", f"Paired comparison with {baseline} (same seeds)",
                  pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)

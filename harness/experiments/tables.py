@@ -178,7 +178,7 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
     table = Table("table3", f"Table 3: rank correlation with stand-alone accuracy ({profile} "
                   "profile)", pd.DataFrame(rows), pd.DataFrame(shown), notes)
-    frame = _with_paired(table, results, "uniform", report_dir)
+    frame = _with_paired(table, results, "uniform", report_dir, paper_gap)
     frame.attrs["per_seed"] = {f"{t['benchmark']}/{t['arm']}/{name}": _per_seed(agg)
                                for name, by_label in (("kendall", tau), ("spearman", rho))
                                for label, agg in by_label.items() for t in [tau[label]]}
@@ -191,12 +191,15 @@ def _per_seed(agg: dict) -> dict:
 
 
 def paired_comparisons(results: list[dict], baseline: str = "uniform",
-                       metrics: tuple = ("kendall_tau", "spearman")) -> tuple[Table | None, list[dict]]:
+                       metrics: tuple = ("kendall_tau", "spearman"),
+                       effects=None) -> tuple[Table | None, list[dict]]:
     """Each arm against the `baseline` arm on the same benchmark, paired by seed: the mean paired
     difference with its t interval and p-value, the minimum detectable difference at 80% power
-    for this design (its seeds and measured spread of differences), and the ground truth's
-    reliability ceiling."""
-    from harness.analysis.power import mde, paired_difference
+    for this design (its seeds and measured spread of differences) with its degrees of freedom
+    and range, the ground truth's reliability ceiling, and a verdict (a result only at p < 0.05
+    or where the interval excludes the named effect of interest that `effects(run, metric)`
+    gives as (effect, name), e.g. the paper's gap)."""
+    from harness.analysis.power import comparison_verdict, mde_with_interval, paired_difference
 
     by = defaultdict(dict)
     for r in results:
@@ -206,31 +209,26 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
         base = by.get((benchmark, baseline))
         if arm == baseline or not base:
             continue
-        sampler = next(iter(runs.values()))["sampler"]
+        first = next(iter(runs.values()))
+        sampler = first["sampler"]
         seeds = sorted(set(runs) & set(base))
         for metric in metrics:
             a = [base[s]["metrics"][metric]["value"] for s in seeds]
             b = [runs[s]["metrics"][metric]["value"] for s in seeds]
             diff = paired_difference(a, b)
-            sd = diff["sd_difference"]
-            detectable = mde(sd, len(seeds)) if sd else float("nan")
+            diff.update(mde_with_interval(diff["sd_difference"], len(seeds)))
+            effect, effect_name = (effects(first, metric) if effects else None) or (None, "")
             tilted = audit_cells([runs[s] for s in seeds])
             rows.append({"benchmark": benchmark, "arm": arm, "sampler": sampler,
-                         "baseline": baseline, "metric": metric, "seeds": seeds, **diff, "mde_80": detectable,
+                         "baseline": baseline, "metric": metric, "seeds": seeds, **diff,
+                         "effect_of_interest": effect, "effect_name": effect_name or None,
+                         "verdict": comparison_verdict(diff, effect, effect_name),
                          "tests_debiasing": tilted["tests_debiasing"],
                          "kl_mean": tilted["kl_mean"], **ground_truth_ceiling(benchmark)})
     if not rows:
         return None, []
     shown = []
     for r in rows:
-        if r["n_pairs"] < 2:
-            verdict = "no: fewer than 2 pairs"
-        elif not np.isfinite(r["mde_80"]):
-            verdict = "-"
-        elif abs(r["mean_difference"]) >= r["mde_80"]:
-            verdict = "yes"
-        else:
-            verdict = f"no: difference below the MDE {r['mde_80']:.3f}"
         flag = "" if r["sampler"] not in DENSITY_SAMPLERS else (
             "tilted" if r["tests_debiasing"] else "**does not test debiasing**")
         shown.append({
@@ -238,19 +236,41 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
             "pairs": r["n_pairs"], "mean difference": f"{r['mean_difference']:+.3f}",
             "95% t interval": f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
             "p": "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
-            "MDE (80% power)": _fmt(r["mde_80"]), "detectable?": verdict,
+            "MDE (80% power) [range], df": mde_text(r), "verdict": r["verdict"],
             "GT ceiling (Spearman)": _fmt(r.get("gt_ceiling_spearman"), 2), "audit": flag})
     note = ("MDE: the smallest true mean difference this design (pairs, measured SD of the "
             "paired differences) detects with 80% power in a two-sided paired t test at 0.05 "
-            "(noncentral t). A difference below it is no evidence either way: the design could "
-            "not have seen it. GT ceiling: the Spearman correlation a perfect ranking could reach "
-            "against the noisy ground truth (square root of its split-half reliability).")
+            "(noncentral t); the range beside it follows from the SD's 95% chi-squared interval "
+            "with n - 1 degrees of freedom (an SD from 2 or 3 pairs is barely known). A verdict "
+            "says 'result' only when p < 0.05, or when the interval excludes the named effect "
+            "of interest (the paper's gap where it has one); anything else is no result. GT "
+            "ceiling: the Spearman correlation a perfect ranking could reach against the noisy "
+            "ground truth (square root of its split-half reliability).")
     note += (" Pairs share the seed (initial weights, data order); a debiased run also forks from "
              "its uniform partner's warm-up checkpoint (common random numbers until the sampler "
              "acts). Samplers whose warm-up differs from uniform's train from scratch.")
     table = Table("table3_paired", f"Paired comparison with {baseline} (same seeds)",
                   pd.DataFrame(rows), pd.DataFrame(shown), [note], level=3)
     return table, rows
+
+
+def mde_text(row: dict, digits: int = 3) -> str:
+    """'0.148 [0.098, 0.301], df 7': the MDE, its range from the SD's interval, its df."""
+    if not np.isfinite(row.get("mde_80", np.nan)):
+        return "-"
+    return (f"{_fmt(row['mde_80'], digits)} [{_fmt(row['mde_80_low'], digits)}, "
+            f"{_fmt(row['mde_80_high'], digits)}], df {row['mde_df']}")
+
+
+def paper_gap(run: dict, metric: str):
+    """Table 3's effect of interest: the paper's gap between this sampler and uniform on the
+    same space, (gap, name), or None where the paper has no number (CIFAR-10 / ImageNet)."""
+    index = {"kendall_tau": 0, "spearman": 1}.get(metric)
+    ours = paper.TABLE3.get((run["space"], run["sampler"]))
+    base = paper.TABLE3.get((run["space"], "uniform"))
+    if index is None or ours is None or base is None:
+        return None
+    return ours[index] - base[index], f"the paper's {run['sampler']} gain (CIFAR-10)"
 
 
 def ground_truth_ceiling(benchmark: str) -> dict:
@@ -306,17 +326,18 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "eff. N / N": eff, "audit": flag})
     frame = _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} "
                                "profile)", pd.DataFrame(rows), pd.DataFrame(shown),
-                               [AUDIT_FOOTNOTE]), results, "inverse_mean_distance", report_dir)
+                               [AUDIT_FOOTNOTE]), results, "inverse_mean_distance", report_dir,
+                         _paper_kde_gap)
     frame.attrs["per_seed"] = {f"{t['label'].split('/', 1)[1]}/kendall": _per_seed(t)
                                for t in aggregate(results, "kendall_tau")}
     return frame
 
 
-def _with_paired(table: Table, results: list[dict], baseline: str, report_dir: Path
-                 ) -> pd.DataFrame:
+def _with_paired(table: Table, results: list[dict], baseline: str, report_dir: Path,
+                 effects=None) -> pd.DataFrame:
     """Write `table` with each arm's paired comparison against the `baseline` arm (same seeds:
     the density runs of a seed fork from one uniform warm-up), as Table 3 does with uniform."""
-    paired, comparisons = paired_comparisons(results, baseline=baseline)
+    paired, comparisons = paired_comparisons(results, baseline=baseline, effects=effects)
     if paired is not None:
         paired.name = f"{table.name}_paired"
         table.sections.append(paired)
@@ -325,6 +346,24 @@ def _with_paired(table: Table, results: list[dict], baseline: str, report_dir: P
         atomic_write_csv(report_dir / f"{table.name}_paired.csv", pd.DataFrame(comparisons))
     frame.attrs["paired"] = comparisons
     return frame
+
+
+def _paper_kde_gap(run: dict, metric: str):
+    """Table 4's effect of interest: the paper's KDE minus inverse-mean-distance gap."""
+    estimator = arm_of(run)
+    if metric != "kendall_tau" or estimator not in paper.TABLE4:
+        return None
+    return (paper.TABLE4[estimator] - paper.TABLE4["inverse_mean_distance"],
+            f"the paper's {estimator} gap (CIFAR-10)")
+
+
+def _paper_temperature_gap(run: dict, metric: str):
+    """Table 5's effect of interest: the paper's gap between this temperature and tau 7."""
+    temperature = float(arm_of(run).split("=")[1])
+    if metric != "kendall_tau" or temperature not in paper.TABLE5:
+        return None
+    return (paper.TABLE5[temperature] - paper.TABLE5[7.0],
+            f"the paper's tau {temperature:g} gap (CIFAR-10 NAS-Bench-Macro)")
 
 
 def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
@@ -345,7 +384,7 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "KL (nats)": kl, "eff. N / N": eff, "audit": flag})
     frame = _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
                                pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
-                         results, "tau=7", report_dir)
+                         results, "tau=7", report_dir, _paper_temperature_gap)
     frame.attrs["per_seed"] = {f"{float(t['label'].split('=')[1])}/kendall": _per_seed(t)
                                for t in aggregate(results, "kendall_tau")}
     return frame

@@ -66,14 +66,28 @@ def register(cli: click.Group) -> None:
                   show_default=True, help="Cache of run directories (shared with reproduce).")
     @click.option("--out", type=click.Path(dir_okay=False), default=None,
                   help="Also write the study as JSON to this file.")
+    @click.option("--as-reproduction", "as_reproduction", type=click.Path(file_okay=False),
+                  default=None,
+                  help="Also write the unperturbed runs' Kendall (Table 3's uniform runs, "
+                       "trained here) as a reproduction folder that `check` reads.")
+    @click.option("--option", "eval_option", type=click.Choice(["batch", "recalibrate", "running",
+                                                                 "average"]),
+                  default="batch", show_default=True,
+                  help="The evaluation that --as-reproduction scores with.")
     @click.option("--quiet", is_flag=True, help="No progress lines.")
     @json_option
     @data_dir_option
-    def noise(benchmark, profile, seeds, short, runs_dir, out, quiet, as_json, data_dir) -> None:
+    def noise(benchmark, profile, seeds, short, runs_dir, out, as_reproduction, eval_option,
+              quiet, as_json, data_dir) -> None:
         """Split the variance of a run's Kendall tau into seed, trajectory and evaluation noise
         (training what is missing, cached), and give the CPU hours a paired comparison needs to
         detect 0.05 under each evaluation option."""
-        from harness.experiments.noise import analyse, design_for, train_specs
+        from harness.experiments.noise import (
+            analyse,
+            design_for,
+            train_specs,
+            write_reproduction,
+        )
         from harness.io import atomic_write_json, check_writable
 
         design = design_for(benchmark, profile, parse_seeds(seeds) if seeds else None,
@@ -85,6 +99,10 @@ def register(cli: click.Group) -> None:
         study = analyse(design, Path(runs_dir), data_dir, progress=not quiet, log=log)
         if out:
             atomic_write_json(out, study)
+        if as_reproduction:
+            write_reproduction(design, Path(runs_dir), eval_option, Path(as_reproduction),
+                               data_dir)
+            log(f"noise: reproduction folder ({eval_option} evaluation): {as_reproduction}")
         if as_json:
             echo_json(study)
         else:

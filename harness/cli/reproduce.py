@@ -32,6 +32,9 @@ def register(cli: click.Group) -> None:
                   help="Only the design's runs with these seeds (e.g. 0,1: a pilot that "
                        "`nas-harness plan --results` sizes the full design from; its runs are the "
                        "full design's, cached).")
+    @click.option("--label", "labels", multiple=True, metavar="SPACE/ARM",
+                  help="Only the design's runs with this label (repeatable), e.g. "
+                       "pooling/uniform: one arm of a table, cached like the full design.")
     @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
     @click.option("--executor", type=click.Choice(["inline", "local", "slurm"]), default="inline",
                   show_default=True,
@@ -54,7 +57,7 @@ def register(cli: click.Group) -> None:
     @data_dir_option
     def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, quiet,
                   executor, slurm_partition, gpus_per_run, cpus_per_run, timeout_min,
-                  array_parallelism, no_wait, from_archive, data_dir) -> None:
+                  array_parallelism, no_wait, from_archive, labels, data_dir) -> None:
         """Train what the experiments need (cached by config hash), then write their tables and
         figures. EXPERIMENT: `nas-harness ls experiments` lists them; `all` runs every one."""
         from harness.experiments.executors import ClusterOptions
@@ -65,7 +68,8 @@ def register(cli: click.Group) -> None:
         summary = run(list(targets), profile, Path(runs_dir), Path(out) if out else None, data_dir,
                       progress=not quiet, log=click.echo, threads=threads, device=device,
                       data_root=data_root, seeds=parse_seeds(seeds) if seeds else None,
-                      cluster=cluster, from_archive=Path(from_archive) if from_archive else None)
+                      cluster=cluster, from_archive=Path(from_archive) if from_archive else None,
+                      labels=tuple(labels) or None)
         if summary.get("pending"):
             click.echo(f"{len(summary['pending'])} run(s) queued or running; run the same "
                        "command again to collect them and write the tables")

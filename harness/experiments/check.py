@@ -340,3 +340,32 @@ def _profile_of(results_dir: Path, required: bool = True) -> str | None:
     if required:
         return Path(results_dir).name
     return None
+
+
+def operating_characteristics(baseline: dict, reps: int = 2000, new_seeds: int | None = None,
+                              drops: dict[str, float] | None = None, only: tuple[str, ...] = (),
+                              seed: int = 0) -> dict:
+    """The statistical check's false-alarm rate and power, by simulation from the baseline's
+    per-seed values: every metric's baseline and rerun drawn from a normal with its measured mean
+    and SD (independently across metrics, the case Holm is built for), the rerun lowered by a
+    drop (named regressions in `drops`, applied to every metric) or not at all."""
+    import numpy as np
+
+    from harness.analysis.regression import detectable_drop, simulate_check
+
+    metrics = _selected(baseline["metrics"], only)
+    keys = sorted(k for k, v in metrics.items() if len(v["per_seed"]) >= 2)
+    means = [float(np.mean(metrics[k]["per_seed"])) for k in keys]
+    sds = [float(np.std(metrics[k]["per_seed"], ddof=1)) for k in keys]
+    n_base = [len(metrics[k]["per_seed"]) for k in keys]
+    n_new = [new_seeds or n for n in n_base]
+    k = len(keys)
+    out = {"metrics": k, "reps": reps, "new_seeds": new_seeds,
+           "false_alarm": simulate_check(means, sds, n_base, n_new, None, reps, seed),
+           "power": {},
+           "detectable_drop": {key: detectable_drop(sd, n, m, 0.05 / max(k, 1))
+                               for key, sd, n, m in zip(keys, sds, n_base, n_new)}}
+    for name, drop in (drops or {}).items():
+        out["power"][name] = {"drop": drop, "power": simulate_check(
+            means, sds, n_base, n_new, [drop] * k, reps, seed + 1)}
+    return out

@@ -318,3 +318,40 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
                           "score": spent["score_seconds"] / 3600,
                           "total": (spent["train_seconds"] + spent["score_seconds"]) / 3600},
             "sections": sections, "runs": runs}
+
+
+def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_dir: Path,
+                       data_dir=None) -> dict:
+    """The study's unperturbed full-length runs (Table 3's uniform runs, trained here) scored
+    under `option` on the profile's evaluation images, written as a reproduction folder
+    (summary.json, runs.json, environment.json) that `nas-harness check` reads: e.g. the same
+    runs under the wrong BatchNorm mode, to see the check fail."""
+    import numpy as np
+
+    from harness.benchmarks import load_benchmark
+    from harness.experiments.reproduce import ENVIRONMENT, environment_of
+    from harness.experiments.runs import benchmark_archs
+    from harness.io import atomic_write_json
+    from harness.spaces import get_space
+
+    truth = load_benchmark(design.benchmark, data_dir)
+    archs = benchmark_archs(truth, get_space(design.space))
+    specs = [s for s in design.specs() if s.config.init_perturbation == 0]
+    values, runs = [], []
+    for spec in specs:
+        run_dir = run_dir_for(spec, runs_root)
+        correct, keys, _ = score_images(run_dir, archs, option)
+        images = min(spec.config.eval_images or correct.shape[1], correct.shape[1])
+        values.append(_kendall(correct, keys, slice(0, images), truth))
+        runs.append({"label": spec.label, "seed": spec.config.seed, "profile": design.profile,
+                     "run_dir": str(run_dir), "config_hash": spec.config.hash(),
+                     "evaluation": option})
+    key = f"table3/{design.benchmark}/uniform/kendall"
+    summary = {key: {"value": float(np.mean(values)), "n_seeds": len(values),
+                     "seeds": [s.config.seed for s in specs], "per_seed": values,
+                     "higher_is_better": True, "evaluation": option}}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "summary.json", summary)
+    atomic_write_json(out_dir / "runs.json", runs)
+    atomic_write_json(out_dir / ENVIRONMENT, environment_of(runs))
+    return summary

@@ -39,9 +39,10 @@ def archive_run(result: dict, report_dir: Path) -> dict:
 
 
 def archived_results(archive: Path, specs: list[RunSpec]) -> dict[str, dict]:
-    """{config hash: result} of the specs' runs from a report's archive (its runs.json and
+    """{config hash: result} of the specs' runs found in a report's archive (its runs.json and
     runs/ folder): the tables are rebuilt from what the runs recorded, with the current code,
-    without their checkpoints. The audit summary is read again from each run's audit.json."""
+    without their checkpoints. The audit summary is read again from each run's audit.json. A
+    run the archive lacks (e.g. a pilot made before an arm was added) is left out."""
     from harness.samplers.audit import summarize
 
     path = Path(archive) / "runs.json"
@@ -55,15 +56,16 @@ def archived_results(archive: Path, specs: list[RunSpec]) -> dict[str, dict]:
     for spec in specs:
         entry = entries.get(spec.config.hash())
         if entry is None:
-            raise HarnessError(f"{archive}: no archived run of {spec.label} seed "
-                               f"{spec.config.seed} (config {spec.config.hash()}); train it "
-                               "(reproduce without --from-archive) or leave out its table")
+            continue
         run_dir = Path(archive) / entry["archive"]
         audit = RunDir(run_dir).read_audit()
         out[spec.config.hash()] = {**entry, "run_dir": str(run_dir),
                                    "archive_root": str(archive),
                                    "recorded_run_dir": entry["run_dir"],
                                    "audit": summarize(audit) if audit else entry.get("audit")}
+    if not out:
+        raise HarnessError(f"{archive}: none of the requested tables' runs is archived there; "
+                           "train them (reproduce without --from-archive)")
     return out
 
 
@@ -102,7 +104,7 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None,
               seeds: tuple[int, ...] | None = None, cluster=None,
-              from_archive: Path | None = None) -> dict:
+              from_archive: Path | None = None, labels: tuple[str, ...] | None = None) -> dict:
     """Run what `targets` need under `profile` (cached), then build their tables and figures.
     `seeds` keeps only the design's runs with those seeds (a pilot). `cluster`
     (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first.
@@ -119,6 +121,8 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
         specs = runs_for(name, profile)
         if seeds is not None:
             specs = [s for s in specs if s.config.seed in seeds]
+        if labels is not None:
+            specs = [s for s in specs if s.label in labels]
         if threads or device or data_root:  # none enters the config hash: the cache is shared
             specs = [RunSpec(s.label, s.config.replace(num_threads=threads or s.config.num_threads,
                                                        device=device or s.config.device,
@@ -126,10 +130,15 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
                      for s in specs]
         plans[name] = specs
     _limit_threads(threads, plans)
-    if seeds is not None and not any(plans.values()):
-        raise HarnessError(f"no run of {' '.join(names)} under the {profile} profile has seed "
-                           f"{', '.join(map(str, seeds))}; `nas-harness ls experiments` lists "
-                           "the designs")
+    if (seeds is not None or labels is not None) and not any(plans.values()):
+        parts = []
+        if seeds is not None:
+            parts.append(f"seed {', '.join(map(str, seeds))}")
+        if labels is not None:
+            parts.append(f"label {', '.join(labels)}")
+        wanted = " and ".join(parts)
+        raise HarnessError(f"no run of {' '.join(names)} under the {profile} profile has "
+                           f"{wanted}; `nas-harness ls experiments` lists the designs")
     if cluster is not None and cluster.executor != "inline":
         from harness.experiments.executors import submit_runs
 
@@ -140,8 +149,16 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
                     "tables": [], "pending": outcome["pending"]}
     report_dir.mkdir(parents=True, exist_ok=True)
     every = [s for specs in plans.values() for s in specs]
-    executed = (archived_results(Path(from_archive), every) if from_archive is not None
-                else execute_all(every, runs_root, data_dir, progress, log))
+    if from_archive is not None:
+        executed = archived_results(Path(from_archive), every)
+        missing = {s.config.hash() for s in every} - set(executed)
+        if missing:
+            log(f"{len(missing)} of the design's {len({s.config.hash() for s in every})} runs are "
+                f"not archived in {from_archive}; the tables cover the rest")
+        plans = {name: [s for s in specs if s.config.hash() in executed]
+                 for name, specs in plans.items()}
+    else:
+        executed = execute_all(every, runs_root, data_dir, progress, log)
     all_results: dict[str, dict] = {}
     built: dict = {}
     for name in names:

@@ -327,8 +327,8 @@ def test_options_declared_once_feed_parsing_help_and_hash():
     assert resolved["tau"] == 0.5 and resolved["normalize"] is None  # literal eq. 8 by default
     described = {o["name"]: o for o in SAMPLERS.get("debiased").Options.describe()}
     # Help lists every parsed option; the recorded (hashed) options leave out only those added
-    # after runs were cached, while at their default (figure_epochs).
-    assert set(described) - set(resolved) == {"figure_epochs"}
+    # after runs were cached, while at their default (figure_epochs, probe_batches).
+    assert set(described) - set(resolved) == {"figure_epochs", "probe_batches"}
     assert set(resolved) <= set(described)
     assert described["tau"]["default"] == 7.0 and described["tau"]["help"]
     # the recorded options are the resolved ones: an explicit default names the same run
@@ -449,3 +449,36 @@ def test_debiased_resume_replays_draws(pooling_run, tmp_path):
     last = json.loads((run / "snapshots" / "epoch_0002.json").read_text())
     again = json.loads((other / "snapshots" / "epoch_0002.json").read_text())
     assert again["probability"] == last["probability"]
+
+
+def test_probe_of_k_batches_accumulates_gradients_and_measures_alpha_reliability():
+    """Two copies of one batch: the accumulated gradient is twice the single batch's, so the
+    density is the one-batch density exactly, and the two halves agree perfectly (reliability
+    1). Two different batches: the reliability is the Spearman-Brown corrected agreement of the
+    halves' densities, computed here by hand."""
+    import dataclasses
+
+    import scipy.stats
+
+    from harness.samplers import resolve_sampler_options
+
+    context = tiny_context("pooling")
+    options = resolve_sampler_options("debiased", {"figure_archs": 0})
+    one = build_sampler("debiased", get_space("pooling"), 0, **options)
+    alpha_one, _ = one.compute_density(context)
+    assert one.last_reliability is None
+    two = build_sampler("debiased", get_space("pooling"), 0,
+                        **{**options, "probe_batches": 2})
+    assert two.probe_batches_wanted == 2
+    same = dataclasses.replace(context, probe_batches=(context.probe_batch, context.probe_batch))
+    alpha_two, _ = two.compute_density(same)
+    np.testing.assert_allclose(alpha_two, alpha_one, rtol=1e-5)
+    assert two.last_reliability["reliability"] == pytest.approx(1.0)
+    assert two.last_reliability["probe_images"] == 32
+    other = dataclasses.replace(context, probe_batches=(context.probe_batch, context.train_batch))
+    two.compute_density(other)
+    first = one.compute_density(context)[0]
+    second = one.compute_density(dataclasses.replace(context, probe_batch=context.train_batch))[0]
+    r = scipy.stats.spearmanr(first, second).statistic
+    assert two.last_reliability["split_half_spearman"] == pytest.approx(r, abs=1e-6)
+    assert two.last_reliability["reliability"] == pytest.approx(2 * r / (1 + r), abs=1e-6)

@@ -49,6 +49,16 @@ def format_study(study: dict) -> str:
         lines.append(f"  {s['runs']:<6} {s['option']:<12} {s['images']:>6} "
                      f"{s['kendall_mean']:>8.3f} {s['paired_sd']:>10.3f} {pairs:>6} "
                      f"{s['cost_per_run_hours']:>6.3f}  {hours} [{low}, {high}]{mark}")
+    if study.get("density"):
+        d = study["density"]
+        lines.append(f"Density reliability at the {d['checkpoint']}, {d['networks']} networks, "
+                     f"seeds {', '.join(map(str, d['seeds']))}: Spearman of the densities of two "
+                     f"disjoint probes [95% t interval over seeds]; recompute CPU seconds; share "
+                     f"of training at {d['recomputes']} recomputes")
+        for r in d["rows"]:
+            lines.append(f"  {r['probe_batches']} batch(es), {r['probe_images']:>5} images: "
+                         f"{r['reliability']:.3f} [{r['low']:.3f}, {r['high']:.3f}]  "
+                         f"{r['recompute_seconds']:7.1f} s  {r['overhead_of_training']:.0%}")
     return "\n".join(lines)
 
 
@@ -74,16 +84,22 @@ def register(cli: click.Group) -> None:
                                                                  "average"]),
                   default="batch", show_default=True,
                   help="The evaluation that --as-reproduction scores with.")
+    @click.option("--density", "density_ks", default=None, metavar="K,K,...",
+                  help="Also measure the density's own noise: the reliability of alpha from "
+                       "probes of K batches (e.g. 1,2,4) at the end of warm-up, and its cost.")
+    @click.option("--density-seeds", type=click.IntRange(min=2), default=None,
+                  help="Seeds whose checkpoints the density measurement uses (default: all).")
     @click.option("--quiet", is_flag=True, help="No progress lines.")
     @json_option
     @data_dir_option
     def noise(benchmark, profile, seeds, short, runs_dir, out, as_reproduction, eval_option,
-              quiet, as_json, data_dir) -> None:
+              density_ks, density_seeds, quiet, as_json, data_dir) -> None:
         """Split the variance of a run's Kendall tau into seed, trajectory and evaluation noise
         (training what is missing, cached), and give the CPU hours a paired comparison needs to
         detect 0.05 under each evaluation option."""
         from harness.experiments.noise import (
             analyse,
+            density_reliability,
             design_for,
             train_specs,
             write_reproduction,
@@ -96,7 +112,11 @@ def register(cli: click.Group) -> None:
             check_writable(out)
         log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
         train_specs(design.all_specs(), Path(runs_dir), progress=not quiet, log=log)
+        ks = parse_seeds(density_ks, "--density") if density_ks else None
         study = analyse(design, Path(runs_dir), data_dir, progress=not quiet, log=log)
+        if ks:
+            study["density"] = density_reliability(design, Path(runs_dir), tuple(ks),
+                                                   density_seeds, log)
         if out:
             atomic_write_json(out, study)
         if as_reproduction:

@@ -355,3 +355,85 @@ def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_di
     atomic_write_json(out_dir / "runs.json", runs)
     atomic_write_json(out_dir / ENVIRONMENT, environment_of(runs))
     return summary
+
+
+# ---------------------------------------------------------------- the density's own noise
+
+
+def density_reliability(design: NoiseDesign, runs_root: Path, ks: tuple[int, ...] = (1, 2, 4),
+                        max_seeds: int | None = None, log=print) -> dict:
+    """How reliable the debiased sampler's densities are at its first recompute, for probes of
+    k batches: on each seed's checkpoint at the end of warm-up (its kept fork point), the
+    densities of two disjoint k-batch probes, Spearman-correlated (the reliability of a k-batch
+    probe, no correction needed), with the recompute's CPU seconds and its share of a debiased
+    run's training time at the profile's recompute schedule."""
+    import numpy as np
+    import scipy.stats
+    import torch
+    import torch.nn.functional as F
+
+    from harness.samplers import EpochContext, build_sampler
+    from harness.spaces import get_space
+    from harness.train.checkpoint import load_checkpoint
+    from harness.train.trained import TrainedRun
+
+    specs = [s for s in design.specs() if s.config.init_perturbation == 0]
+    specs = specs[:max_seeds] if max_seeds else specs
+    per_k: dict[int, list[float]] = {k: [] for k in ks}
+    batch_seconds, train_seconds, recomputes, images = [], [], None, None
+    for spec in specs:
+        run_dir = run_dir_for(spec, runs_root)
+        with RunDir(run_dir).lock():
+            trained = TrainedRun.open(run_dir)
+        cfg = trained.cfg
+        fork = cfg.warmup_epochs - 2
+        model = trained.supernet()
+        model.load_state_dict(load_checkpoint(trained.rundir.epoch_checkpoint_path(fork))["model"])
+        debiased = run(design.profile, design.space, "debiased", cfg.seed, "density")
+        sampler = build_sampler("debiased", get_space(design.space), cfg.seed,
+                                warmup_epochs=cfg.warmup_epochs,
+                                **debiased.config.sampler_options)
+        batches = [b for b in trained.batches(cfg.eval_split, cfg.probe_size, None)
+                   if len(b[1]) == cfg.probe_size]
+        needed = min(2 * max(ks), len(batches))
+        context = EpochContext(epoch=fork, epochs=cfg.epochs, supernet=model,
+                               probe_batch=batches[0], train_batch=batches[0],
+                               loss_fn=F.cross_entropy, device=torch.device("cpu"), run_dir=None)
+        feats = []
+        for j in range(needed):
+            started = time.process_time()
+            feats.append(sampler.batch_features(context, batches[j]))
+            batch_seconds.append(time.process_time() - started)
+        log(f"noise: density features of {len(sampler.computed)} networks on {needed} probe "
+            f"batches, seed {cfg.seed}")
+        for k in ks:
+            if 2 * k > needed:
+                continue
+            halves = []
+            for start in (0, k):
+                total = feats[start]
+                for f in feats[start + 1:start + k]:
+                    total = {name: total[name] + f[name] for name in total}
+                halves.append(sampler.density_of(total)[0])
+            per_k[k].append(float(scipy.stats.spearmanr(*halves).statistic))
+        train_seconds.append(train_cpu_seconds(run_dir))
+        every = sampler.recompute_every_for(cfg.epochs)
+        recomputes = sum(1 for done in range(cfg.warmup_epochs, cfg.epochs)
+                         if (done - cfg.warmup_epochs) % every == 0)
+        images = cfg.probe_size
+    seconds = float(np.mean(batch_seconds))
+    rows = []
+    for k, values in per_k.items():
+        if not values:
+            continue
+        mean = float(np.mean(values))
+        half = (float(scipy.stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1)
+                      / np.sqrt(len(values))) if len(values) > 1 else float("nan"))
+        recompute = seconds * k
+        rows.append({"probe_batches": k, "probe_images": k * images, "reliability": mean,
+                     "low": mean - half, "high": mean + half, "per_seed": values,
+                     "recompute_seconds": recompute,
+                     "overhead_of_training": recompute * recomputes / float(np.mean(train_seconds))})
+    return {"checkpoint": "end of warm-up (the first recompute)", "recomputes": recomputes,
+            "networks": len(sampler.computed), "seconds_per_batch": seconds,
+            "seeds": [s.config.seed for s in specs], "rows": rows}

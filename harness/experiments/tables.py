@@ -90,6 +90,8 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
 
 
 DENSITY_SAMPLERS = ("debiased", "debiased-online")
+# A tilt drawn from a density less reliable than this is the probe's noise, not the density.
+NOISE_RELIABILITY = 0.5
 
 
 def audit_cells(runs: list[dict]) -> dict:
@@ -98,24 +100,34 @@ def audit_cells(runs: list[dict]) -> dict:
     audits = [r.get("audit") for r in runs]
     known = [a for a in audits if a]
     if not known:
-        return {"kl_mean": np.nan, "effective_fraction_mean": np.nan, "n_tilted": None,
+        return {"kl_mean": np.nan, "effective_fraction_mean": np.nan,
+                "alpha_reliability_mean": np.nan, "n_tilted": None, "n_tilted_by_noise": None,
                 "n_audited": 0, "tests_debiasing": None, "audit_note": "no audit recorded"}
     kl = [a["kl_from_uniform_nats"] for a in known if a.get("kl_from_uniform_nats") is not None]
     eff = [a["effective_fraction"] for a in known if a.get("effective_fraction") is not None]
     tilted = sum(1 for a in known if a.get("tests_debiasing"))
     all_tilted = tilted == len(runs)
+    reliability = [a["alpha_reliability"] for a in known if a.get("alpha_reliability") is not None]
+    by_noise = sum(1 for a in known if a.get("tests_debiasing")
+                   and a.get("alpha_reliability") is not None
+                   and a["alpha_reliability"] < NOISE_RELIABILITY)
     note = "" if all_tilted else (
         f"does not test debiasing: the draws of {len(runs) - tilted} of {len(runs)} seeds cannot "
         "be told from uniform sampling (chi-squared p >= 0.05)")
+    if by_noise:
+        note = (note + "; " if note else "") + (
+            f"tilted by noise: {by_noise} of {len(runs)} seeds drew from a density whose "
+            f"split-half reliability is below {NOISE_RELIABILITY}")
     return {"kl_mean": float(np.mean(kl)) if kl else np.nan,
             "effective_fraction_mean": float(np.mean(eff)) if eff else np.nan,
-            "n_tilted": tilted, "n_audited": len(known), "tests_debiasing": all_tilted,
-            "audit_note": note}
+            "alpha_reliability_mean": float(np.mean(reliability)) if reliability else np.nan,
+            "n_tilted": tilted, "n_tilted_by_noise": by_noise, "n_audited": len(known),
+            "tests_debiasing": all_tilted, "audit_note": note}
 
 
 def _audit_columns(row: dict) -> dict:
-    keys = ("sampler_tau", "kl_mean", "effective_fraction_mean", "n_tilted", "tests_debiasing",
-            "audit_note")
+    keys = ("sampler_tau", "kl_mean", "effective_fraction_mean", "alpha_reliability_mean",
+            "n_tilted", "n_tilted_by_noise", "tests_debiasing", "audit_note")
     return {k: row.get(k) for k in keys}
 
 
@@ -126,7 +138,17 @@ def audit_text(row: dict) -> tuple[str, str, str]:
     flag = "" if row.get("tests_debiasing") else "**does not test debiasing**"
     if row.get("n_tilted") is not None:
         flag = (flag + f" ({row['n_tilted']}/{row['n_seeds']} seeds tilted)").strip()
+    if row.get("n_tilted_by_noise"):
+        flag += f"; **tilted by noise** ({row['n_tilted_by_noise']}/{row['n_seeds']} seeds)"
     return _fmt(row.get("kl_mean"), 4), _fmt(row.get("effective_fraction_mean"), 3), flag
+
+
+def reliability_cell(row: dict) -> str:
+    """Alpha's split-half reliability (mean over seeds); '-' where no run recorded it (a
+    one-batch probe) or for a sampler without a density."""
+    if row["sampler"] not in DENSITY_SAMPLERS:
+        return "-"
+    return _fmt(row.get("alpha_reliability_mean"), 2)
 
 
 def write_table(table: Table, report_dir: Path) -> pd.DataFrame:
@@ -159,8 +181,9 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "paper_kendall": p_tau, "paper_spearman": p_rho,
                      "sampler_tau": t.get("sampler_tau"), "kl_mean": t["kl_mean"],
                      "effective_fraction_mean": t["effective_fraction_mean"],
-                     "n_tilted": t["n_tilted"], "tests_debiasing": t["tests_debiasing"],
-                     "audit_note": t["audit_note"]})
+                     "alpha_reliability_mean": t["alpha_reliability_mean"],
+                     "n_tilted": t["n_tilted"], "n_tilted_by_noise": t["n_tilted_by_noise"],
+                     "tests_debiasing": t["tests_debiasing"], "audit_note": t["audit_note"]})
         kl, eff, flag = audit_text(t)
         shown.append({
             "benchmark": t["benchmark"], "arm": t["arm"], "seeds": t["n_seeds"],
@@ -170,7 +193,8 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
             "Spearman (mean)": _link(_fmt(s["mean"]), s["run_dirs"], report_dir),
             "rho 95% interval": _interval_text(s),
             "paper tau": _fmt(p_tau, 2), "paper rho": _fmt(p_rho, 2),
-            "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl, "eff. N / N": eff,
+            "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
+            "alpha reliability": reliability_cell(t), "eff. N / N": eff,
             "audit": flag})
     notes = ["Paper numbers: CIFAR-10 pooling benchmark and NAS-Bench-Macro (supplement, Table 3). "
              f"Ours: {profile} profile; Fashion-MNIST mini benchmarks unless the profile is paper.",
@@ -288,7 +312,11 @@ AUDIT_FOOTNOTE = (
     "Sampler audit (density samplers): KL(P || uniform) and the effective number of "
     "architectures 1/sum P^2 as a fraction of N, of the distribution the post-warm-up draws came "
     "from, mean over seeds; a row is flagged **does not test debiasing** when the realised draws "
-    "of any seed cannot be told from uniform sampling (chi-squared p >= 0.05, `nas-harness audit`).")
+    "of any seed cannot be told from uniform sampling (chi-squared p >= 0.05, `nas-harness audit`)."
+    " Alpha reliability: the split-half reliability of the densities the draws came from (two "
+    "halves of the probe batches, Spearman-Brown), mean over recomputes and seeds; '-' where the "
+    "probe was one batch (probe_batches 1), which records none. A tilt drawn from a density "
+    "with reliability below 0.5 is flagged **tilted by noise**.")
 
 
 def ground_truth_ceiling_lines(benchmarks: list[str]) -> list[str]:
@@ -323,7 +351,8 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "95% interval": _interval_text(t),
                       "paper tau": _fmt(paper.TABLE4.get(estimator), 2),
                       "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
-                      "eff. N / N": eff, "audit": flag})
+                      "alpha reliability": reliability_cell(t), "eff. N / N": eff,
+                      "audit": flag})
     frame = _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} "
                                "profile)", pd.DataFrame(rows), pd.DataFrame(shown),
                                [AUDIT_FOOTNOTE]), results, "inverse_mean_distance", report_dir,
@@ -381,7 +410,8 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                       "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
                       "95% interval": _interval_text(t),
                       "paper tau (NAS-Bench-Macro)": _fmt(paper.TABLE5.get(temperature), 2),
-                      "KL (nats)": kl, "eff. N / N": eff, "audit": flag})
+                      "KL (nats)": kl,
+            "alpha reliability": reliability_cell(t), "eff. N / N": eff, "audit": flag})
     frame = _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile)",
                                pd.DataFrame(rows), pd.DataFrame(shown), [AUDIT_FOOTNOTE]),
                          results, "tau=7", report_dir, _paper_temperature_gap)
@@ -506,7 +536,8 @@ def nb201_table(results: list[dict], profile: str, report_dir: Path) -> pd.DataF
                 if metric == "kendall_tau" else _fmt(a["mean"])
             cells[metric] = f"{shown_value} {_interval_text(a)}"
         kl, eff, flag = audit_text(t)
-        cells.update({"paper tau": "not public", "KL (nats)": kl, "eff. N / N": eff,
+        cells.update({"paper tau": "not public", "KL (nats)": kl,
+            "alpha reliability": reliability_cell(t), "eff. N / N": eff,
                       "audit": flag})
         rows.append(row)
         shown.append(cells)

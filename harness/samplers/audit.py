@@ -221,4 +221,5 @@ def summarize(audit: dict | None) -> dict | None:
             "effective_fraction": dist.get("effective_fraction"),
             "p_max_over_min": dist.get("p_max_over_min"),
             "p_value_vs_uniform": test.get("p_value"), "test": test.get("test"),
-            "draws_tested": test.get("n_draws")}
+            "draws_tested": test.get("n_draws"),
+            "alpha_reliability": audit.get("alpha_reliability")}

@@ -57,6 +57,8 @@ class Sampler:
     Options: type[SamplerOptions] = SamplerOptions
     # Whether the sampler reads the fixed probe batch (the runner then checks that it fits).
     uses_probe: bool = False
+    # Probe batches (of probe_size images each) the sampler reads; the runner holds this many.
+    probe_batches_wanted: int = 1
     # Whether the runner computes per-example losses and weights them (importance sampling:
     # `epoch_data`, `path_weight`, `observe_batch`). Off: the plain mean loss, as always.
     weights_losses: bool = False
@@ -168,6 +170,8 @@ class EpochContext:
     # Data-parallel runs: (fn, archs) -> fn(archs), each rank computing a slice (see
     # harness.train.distributed.shard_map); None computes everything here.
     shard_map: Callable | None = None
+    # Every fixed probe batch (the first is probe_batch), as many as the sampler wants.
+    probe_batches: tuple = ()
 
     def map_archs(self, fn: Callable, archs):
         """fn(archs) ({name: Tensor [len(archs), ...]}), divided over the ranks when sharded."""

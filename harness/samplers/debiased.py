@@ -120,10 +120,32 @@ class DebiasedOptions(DensityOptions):
     track_epochs: list[int] | None = option(None, "epochs completed (0 = before training) at "
                                             "which warm-up densities are tracked; null = every "
                                             "epoch")
+    probe_batches: int = option(1, "batches of probe_size supernet-validation images whose "
+                                "gradients are accumulated for the density (k >= 2 also "
+                                "records alpha's split-half reliability: the two halves of "
+                                "the batches, Spearman-Brown corrected)", minimum=1,
+                                recorded_when_set=True)
     figure_epochs: list[int] | None = option(None, "epochs completed at which Figure 2's "
                                              "distances are recorded; null = every epoch (a "
                                              "gradient per figure network and batch each time)",
                                              recorded_when_set=True)
+
+
+def add_features(a: dict, b: dict) -> dict:
+    """Gradient features of two batches summed: the features of their accumulated gradient."""
+    return {k: a[k] + b[k] for k in a}
+
+
+def rank_agreement(a, b) -> float:
+    """Spearman correlation of two density vectors (NaN when one is constant)."""
+    import scipy.stats
+
+    return float(scipy.stats.spearmanr(a, b).statistic)
+
+
+def _mean_or_none(values: list) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
 
 
 @register_sampler("debiased", "density-aware sampling (Debiased One-Shot NAS), enumerable spaces")
@@ -178,8 +200,15 @@ class DebiasedSampler(Sampler):
         self.active_counts = np.zeros(n, dtype=np.int64)
         self.expected_counts = np.zeros(n, dtype=np.float64)
         self.draws_since_set = 0
+        # Split-half reliability of alpha at each recompute that set P (probe_batches >= 2).
+        self.reliabilities: list[float | None] = []
+        self.last_reliability: dict | None = None
 
     # ------------------------------------------------------------------ tensors
+
+    @property
+    def probe_batches_wanted(self) -> int:
+        return self.opts.probe_batches
 
     def feature_tensors(self, supernet) -> list:
         return select_feature_tensors(supernet, self.opts.layers, self.opts.feature_set)
@@ -243,6 +272,9 @@ class DebiasedSampler(Sampler):
         archs = [self.classes[i] for i in self.computed]
         supernet = context.supernet
         means: dict[str, float] = {}
+        self.last_reliability = None
+        if self.opts.distance == "cosine" and self.opts.probe_batches > 1:
+            return self._accumulated_density(context, archs)
         if self.opts.distance == "cosine":
             tensors = self.feature_tensors(supernet)
             # Divided over the ranks of a data-parallel run, gathered in order.
@@ -259,6 +291,47 @@ class DebiasedSampler(Sampler):
         weights = self.sizes[self.computed]
         alpha = estimate_density(dist, self.opts.estimator, weights=weights,
                                  bandwidth=self.opts.bandwidth)
+        return alpha, means
+
+    def batch_features(self, context: EpochContext, batch: tuple) -> dict:
+        """Gradient features of the computed networks on one batch ({tensor: [n, d]})."""
+        archs = [self.classes[i] for i in self.computed]
+        tensors = self.feature_tensors(context.supernet)
+        return context.map_archs(lambda part: gradient_features(
+            context.supernet, part, batch, context.loss_fn, tensors, self.projection), archs)
+
+    def density_of(self, features: dict) -> tuple[np.ndarray, dict[str, float]]:
+        """(alpha of each computed network, per-tensor mean distance) from gradient features."""
+        dist, means = layer_averaged_cosine_with_means(features)
+        return estimate_density(dist, self.opts.estimator, weights=self.sizes[self.computed],
+                                bandwidth=self.opts.bandwidth), means
+
+    def _accumulated_density(self, context: EpochContext, archs: list
+                             ) -> tuple[np.ndarray, dict[str, float]]:
+        """Density from gradients accumulated over the k probe batches, and the split-half
+        reliability of alpha (the densities of the first and second half of the batches,
+        Spearman, corrected to the whole probe by Spearman-Brown) in `last_reliability`."""
+        from harness.benchmarks.reliability import spearman_brown
+
+        batches = context.probe_batches
+        if len(batches) < self.opts.probe_batches:
+            raise HarnessError(f"the run holds {len(batches)} probe batches, the sampler's "
+                               f"probe_batches is {self.opts.probe_batches}")
+        half = self.opts.probe_batches // 2
+        sums: list[dict | None] = [None, None, None]  # first half, second half, an odd last one
+        for j, batch in enumerate(batches[:self.opts.probe_batches]):
+            feats = self.batch_features(context, batch)
+            group = 0 if j < half else (1 if j < 2 * half else 2)
+            sums[group] = feats if sums[group] is None else add_features(sums[group], feats)
+        full = sums[0]
+        for part in sums[1:]:
+            full = full if part is None else add_features(full, part)
+        alpha, means = self.density_of(full)
+        r = rank_agreement(self.density_of(sums[0])[0], self.density_of(sums[1])[0])
+        self.last_reliability = {"split_half_spearman": r,
+                                 "reliability": spearman_brown(r, 2.0) if r == r else None,
+                                 "probe_images": int(sum(len(b[1]) for b in batches[
+                                     :self.opts.probe_batches]))}
         return alpha, means
 
     def probabilities_from_density(self, alpha_computed: np.ndarray
@@ -340,8 +413,11 @@ class DebiasedSampler(Sampler):
             # density counts op choices rather than measuring gradient direction).
             snapshot["alpha_r2_first3_ops"] = variance_explained_by_pattern(
                 alpha, [self.classes[i][:3] for i in self.computed], self.sizes[self.computed])
+            snapshot["alpha_reliability"] = self.last_reliability
             if recompute:
                 self._set_probs(class_p)
+                if self.last_reliability is not None:
+                    self.reliabilities.append(self.last_reliability["reliability"])
         snapshot.update({
             "active": self.active,
             "distribution": self.distribution(),
@@ -374,6 +450,10 @@ class DebiasedSampler(Sampler):
             "time_averaged_distribution": (distribution_summary(designed / self.sizes, self.sizes)
                                            if n_active else None),
             "n_networks": int(len(self.sizes)),
+            # The density's own noise: alpha's split-half reliability at each recompute that set
+            # P (probe_batches >= 2; null when the probe was one batch).
+            "alpha_reliability": _mean_or_none(self.reliabilities),
+            "alpha_reliability_per_recompute": list(self.reliabilities),
         })
         order = designed / self.sizes  # per-code designed probability: bins follow the tilt
         out["tests"] = {
@@ -394,6 +474,7 @@ class DebiasedSampler(Sampler):
         state["active_counts"] = self.active_counts.tolist()
         state["expected_counts"] = self.expected_counts.tolist()
         state["draws_since_set"] = self.draws_since_set
+        state["reliabilities"] = list(self.reliabilities)
         return state
 
     @classmethod
@@ -418,3 +499,4 @@ class DebiasedSampler(Sampler):
         self.active_counts = np.asarray(state.get("active_counts", [0] * n), dtype=np.int64)
         self.expected_counts = np.asarray(state.get("expected_counts", [0.0] * n), dtype=np.float64)
         self.draws_since_set = int(state.get("draws_since_set", 0))
+        self.reliabilities = list(state.get("reliabilities", []))

@@ -87,6 +87,7 @@ class RunSetup:
     val_set: object
     device: torch.device
     probe_batch: tuple
+    probe_batches: tuple = ()  # every fixed probe batch (the first is probe_batch)
     dist: distributed.Dist = distributed.SINGLE
 
     @property
@@ -128,6 +129,7 @@ class RunSetup:
         return EpochContext(
             epoch=epoch, epochs=self.cfg.epochs, supernet=self.supernet,
             probe_batch=self.to_device(*self.probe_batch), train_batch=self.to_device(*first),
+            probe_batches=tuple(self.to_device(*b) for b in self.probe_batches),
             loss_fn=F.cross_entropy, device=self.device, run_dir=run_dir,
             # With SyncBatchNorm every forward is a collective: all ranks must run the same
             # networks in the same order, so the recompute is not divided then.
@@ -197,16 +199,22 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
     scheduler = make_scheduler(optimizer, cfg)
     sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
                             **cfg.sampler_options)
-    if sampler.uses_probe and cfg.probe_size > len(val_set):
-        raise HarnessError(f"probe_size {cfg.probe_size} is larger than the supernet-validation "
-                           f"split ({len(val_set)} images); pass a smaller --probe-size or a "
-                           "larger --subset")
+    wanted = sampler.probe_batches_wanted
+    if sampler.uses_probe and cfg.probe_size * wanted > len(val_set):
+        raise HarnessError(f"{wanted} probe batch(es) of {cfg.probe_size} images need more than "
+                           f"the supernet-validation split ({len(val_set)} images); pass a "
+                           "smaller --probe-size or probe_batches, or a larger --subset")
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     probe_loader = make_loader(val_set, min(cfg.probe_size, len(val_set)), shuffle=False,
                                generator=torch.Generator().manual_seed(cfg.seed))
-    probe_batch = next(iter(probe_loader))
+    probe_batches = []
+    for batch in probe_loader:
+        probe_batches.append(batch)
+        if len(probe_batches) >= wanted:
+            break
+    probe_batch = probe_batches[0]
     setup = RunSetup(cfg, space, supernet, optimizer, scheduler, sampler, scaler, train_set,
-                     val_set, device, probe_batch, d)
+                     val_set, device, probe_batch, tuple(probe_batches), d)
     sampler.attach(supernet, setup.to_device(*probe_batch), F.cross_entropy)
     return setup

@@ -270,12 +270,12 @@ def test_click_usage_errors_stay_exit_2():
 def test_check_regression_still_exits_1_and_user_errors_2(tmp_path):
     summary = tmp_path / "r" / "summary.json"
     summary.parent.mkdir()
-    summary.write_text(json.dumps({"m": {"value": 0.1}}))
+    summary.write_text(json.dumps({"m": {"value": 0.1, "per_seed": [0.1, 0.12, 0.09]}}))
     baseline = tmp_path / "b.json"
-    baseline.write_text(json.dumps({"profile": "smoke", "metrics": {"m": {"value": 0.5,
-                                                                           "tolerance": 0.02}}}))
+    baseline.write_text(json.dumps({"format": 2, "profile": "smoke", "metrics": {
+        "m": {"per_seed": [0.5, 0.52, 0.49], "value": 0.503}}}))
     assert run("check", "--baseline", baseline, "--results", summary.parent, ok=False).exit_code == 1
-    baseline.write_text(json.dumps({"profile": "smoke", "metrics": {}}))
+    baseline.write_text(json.dumps({"format": 2, "profile": "smoke", "metrics": {}}))
     result = run("check", "--baseline", baseline, "--results", summary.parent, ok=False)
     assert_user_error(result, "no metrics")
 

@@ -283,7 +283,9 @@ def test_online_low_density_prototypes_are_favoured_and_audited():
     far = labels[2]
     assert np.argmin(snap["prototype_density"]) == far and accept[far] == 1.0
     n = 20_000
-    draws = Counter(sampler.sample(i)[0] for i in range(n))
+    drawn = [sampler.sample(i) for i in range(n)]
+    sampler.record(drawn)  # as the runner does after each draw
+    draws = Counter(arch[0] for arch in drawn)
     expected = np.array([accept[labels[c]] for c in range(3)])
     expected = expected / expected.sum()
     freq = np.array([draws[c] for c in range(3)]) / n
@@ -299,8 +301,11 @@ def test_online_low_density_prototypes_are_favoured_and_audited():
     assert out["acceptance_rate"] == pytest.approx(sampler.accepted / sampler.proposals)
     assert out["acceptance_rate"] < 0.9
     assert out["live_prototypes"] == out["n_prototypes"] == 3
+    # tilted or not rests on the realised draws (all made while the rejection step acted)
+    assert out["tests"]["vs_uniform"]["n_draws"] == n
     assert out["tests"]["vs_uniform"]["p_value"] < 1e-6 and out["tests_debiasing"] is True
     assert out["verdict"].startswith("draws differ from uniform")
+    assert out["tests"]["acceptance_by_prototype"]["p_value"] < 1e-6
     assert out["tests"]["vs_design"]["p_value"] > 1e-3  # acceptance as designed
     # the summary's per-code probabilities are those of the draws (every group holds 3 codes)
     dist = out["distribution"]
@@ -315,11 +320,12 @@ def test_online_audit_of_an_untilted_run_does_not_claim_debiasing():
     _, sampler = clustered_online_sampler(tau=1e9)
     sampler.on_epoch_end(0, None)
     for step in range(500):
-        sampler.sample(step)
+        sampler.record([sampler.sample(step)])
     out = sampler.audit()
     assert out["acceptance_rate"] == 1.0 and out["proposals"] == 500
     assert out["tests_debiasing"] is False
-    assert out["tests"]["vs_uniform"]["reason"] == "every proposal was accepted"
+    assert out["tests"]["vs_uniform"]["n_draws"] == 500
+    assert out["tests"]["acceptance_by_prototype"]["reason"] == "every proposal was accepted"
     assert out["distribution"]["effective_fraction"] == pytest.approx(1.0)
 
 
@@ -427,7 +433,9 @@ def test_debiased_online_end_to_end_on_mobilenet_resumes_bit_identically(tmp_pat
     assert audit["proposals"] == last["proposals"] and audit["n_prototypes"] == 2
     assert {"acceptance_rate", "live_prototypes", "distribution", "tests_debiasing",
             "verdict"} <= set(audit)
-    assert audit["tests"]["vs_uniform"]["test"] == "accepted vs rejected proposals per prototype"
+    assert audit["tests"]["acceptance_by_prototype"]["test"] == (
+        "accepted vs rejected proposals per prototype")
+    assert audit["tests"]["vs_uniform"]["test"].startswith("per-position choice marginals")
 
     other = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):

@@ -56,3 +56,38 @@ def test_seeds_needed_is_the_smallest_n_with_enough_power():
     # the paper's NB-Macro gap 0.02 with a paired SD of 0.05-0.06: tens of seeds
     assert 45 <= seeds_needed(0.02, 0.05) <= 55
     assert seeds_needed(0.0, 0.1) is None
+
+
+def test_mde_range_follows_the_sd_chi2_interval():
+    import scipy.stats
+
+    from harness.analysis.power import mde, mde_with_interval, sd_interval
+
+    sd, n = 0.011, 3
+    low, high = sd_interval(sd, n - 1)
+    assert low == pytest.approx(sd * np.sqrt(2 / scipy.stats.chi2.ppf(0.975, 2)))
+    assert high == pytest.approx(sd * np.sqrt(2 / scipy.stats.chi2.ppf(0.025, 2)))
+    out = mde_with_interval(sd, n)
+    assert out["mde_df"] == 2 and out["mde_80"] == pytest.approx(mde(sd, n))
+    assert out["mde_80_low"] == pytest.approx(mde(low, n))
+    assert out["mde_80_high"] == pytest.approx(mde(high, n))
+    # the NB-Macro case: a point MDE of 0.037 is anywhere from 0.02 to 0.24
+    assert 0.015 < out["mde_80_low"] < 0.025 and 0.2 < out["mde_80_high"] < 0.25
+
+
+@pytest.mark.parametrize("diff, effect, start", [
+    ({"n_pairs": 1, "p_value": None}, None, "no test: fewer than 2 pairs"),
+    ({"n_pairs": 8, "p_value": 0.01, "ci_low": 0.02, "ci_high": 0.1}, None,
+     "result: a difference (p = 0.01"),
+    # p 0.08 is not a detection, but the interval excludes the named effect -0.07
+    ({"n_pairs": 3, "p_value": 0.08, "ci_low": -0.039, "ci_high": 0.005}, -0.07,
+     "result: the interval excludes the paper's gap (-0.07); no difference detected"),
+    ({"n_pairs": 3, "p_value": 0.08, "ci_low": -0.039, "ci_high": 0.005, "mde_80": 0.029,
+      "mde_80_low": 0.015, "mde_80_high": 0.18, "mde_df": 2}, -0.02,
+     "no result: p = 0.08; MDE 0.029 [0.015, 0.180] (df 2)"),
+])
+def test_a_comparison_is_a_result_only_at_p_below_alpha_or_excluding_a_named_effect(
+        diff, effect, start):
+    from harness.analysis.power import comparison_verdict
+
+    assert comparison_verdict(diff, effect, "the paper's gap").startswith(start)

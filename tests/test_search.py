@@ -247,7 +247,10 @@ def test_paired_search_matches_a_hand_worked_paired_t():
     assert debiased["ci_low"] == pytest.approx(diffs.mean() - half)
     assert debiased["ci_high"] == pytest.approx(diffs.mean() + half)
     assert debiased["p_value"] == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue)
-    assert debiased["mde_80"] > abs(debiased["mean_difference"])  # 3 pairs: not detectable
+    assert debiased["mde_80"] > abs(debiased["mean_difference"])  # 3 pairs: below the MDE...
+    assert debiased["mde_df"] == 2
+    assert debiased["mde_80_low"] < debiased["mde_80"] < debiased["mde_80_high"]
     shown = table.display.set_index("arm")
-    assert shown.loc["fairnas", "detectable?"] == "no: fewer than 2 pairs"
-    assert shown.loc["debiased", "detectable?"].startswith("no: below the MDE")
+    assert shown.loc["fairnas", "verdict"] == "no test: fewer than 2 pairs"
+    # ... yet p = 0.038: a result is a p below 0.05, whatever the MDE says
+    assert shown.loc["debiased", "verdict"].startswith("result: a difference (p = 0.038")

@@ -81,6 +81,10 @@ OFFLINE_CONFIGS = {
         ("new defaults: stem + blocks 1-3 per tensor, probe 512, recompute_every auto",
          {}, "new", 512),
         ("new tensors, probe 512, every 5 epochs", {"recompute_every": 5}, "new", 512),
+        ("new tensors, probe 2 x 512 accumulated (probe_batches 2), recompute_every auto",
+         {"probe_batches": 2}, "new", 512),
+        ("new tensors, probe 4 x 512 accumulated (probe_batches 4), recompute_every auto",
+         {"probe_batches": 4}, "new", 512),
         ("new tensors, probe 512, every epoch", {"recompute_every": 1}, "new", 512),
         ("new tensors, probe 512, every 10 epochs, all parameters requiring grad",
          {"recompute_every": 10}, "new-all-grad", 512),
@@ -100,6 +104,8 @@ OFFLINE_CONFIGS = {
          "new", 128),
         ("cpu profile reading: max_archs=256, shared tensors, probe 512, every 2 epochs",
          {"max_archs": 256, "recompute_every": 2}, "new", 512),
+        ("max_archs=256, shared tensors, probe 2 x 512 (probe_batches 2), every 25 epochs",
+         {"max_archs": 256, "recompute_every": 25, "probe_batches": 2}, "new", 512),
     ],
 }
 
@@ -416,8 +422,12 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
         if key not in density_cache:
             density_cache[key] = _density_seconds(sampler, dims, density_rows, density_repeats)
         t_density, density_how = density_cache[key]
-        t_feat = meas.feat_s[(variant, probe)]
-        t_recompute = n * t_feat + t_density
+        # A probe of k batches is k forward + backward passes per network (gradients
+        # accumulated), plus three density computations (the whole probe and its two halves,
+        # for alpha's split-half reliability).
+        k = options.get("probe_batches", 1)
+        t_feat = meas.feat_s[(variant, probe)] * k
+        t_recompute = n * t_feat + t_density * (3 if k > 1 else 1)
         every = sampler.recompute_every_for(epochs)
         recomputes = recompute_count(epochs, warmup, every, sampler.track_warmup)
         fraction = round(overhead_fraction(t_step, t_recompute, steps, recomputes), 4)
@@ -425,10 +435,10 @@ def _offline_rows(space, meas: Measured, schedule: dict, net_kwargs: dict, densi
                                          recomputes)
         # Figure-2 gradients also run on a training batch: the probe's feature time scaled by
         # the training batch over the probe size.
-        t_feat_train = t_feat * schedule["batch"] / probe
+        t_feat_train = t_feat / k * schedule["batch"] / probe
         tracking = warmup_tracking_count(epochs, warmup, sampler.track_warmup)
         n_fig = 0 if sampler.figure is None else len(sampler.figure)
-        diag = tracking * t_recompute + epochs * n_fig * (t_feat + t_feat_train)
+        diag = tracking * t_recompute + epochs * n_fig * (t_feat / k + t_feat_train)
         with_diag = (recomputes * t_recompute + diag) / (steps * t_step + recomputes * t_recompute
                                                          + diag)
         fits = max_recomputes_within(OFFLINE_TARGET, t_step, t_recompute, steps)

@@ -8,6 +8,8 @@ import click
 
 from harness.cli.options import data_dir_option, json_option, parse_seeds
 from harness.cli.output import echo_json
+from harness.errors import HarnessError
+from harness.experiments.noise import EVAL_OPTIONS
 
 PARTS = (("seed", "seed"), ("trajectory", "trajectory (last-bit rerun)"),
          ("evaluation", "evaluation (image sets)"), ("total", "one run, total"))
@@ -49,6 +51,8 @@ def format_study(study: dict) -> str:
         lines.append(f"  {s['runs']:<6} {s['option']:<12} {s['images']:>6} "
                      f"{s['kendall_mean']:>8.3f} {s['paired_sd']:>10.3f} {pairs:>6} "
                      f"{s['cost_per_run_hours']:>6.3f}  {hours} [{low}, {high}]{mark}")
+    for skip in study.get("skipped", []):
+        lines.append(f"  {skip['runs']:<6} {skip['option']:<12} not measured: {skip['reason']}")
     if study.get("density"):
         d = study["density"]
         lines.append(f"Density reliability at the {d['checkpoint']}, {d['networks']} networks, "
@@ -70,6 +74,11 @@ def register(cli: click.Group) -> None:
     @click.option("--seeds", default=None,
                   help="Seeds of the study (at least 2; default: Table 3's paired seeds of the "
                        "space, at least 4); each is trained twice, once perturbed.")
+    @click.option("--options", "eval_options", default=",".join(EVAL_OPTIONS),
+                  show_default=True,
+                  help="Evaluation options scored on every full-length checkpoint: batch, "
+                       "recalibrate, running (BatchNorm modes) and average (weights averaged "
+                       "over the last epochs' checkpoints).")
     @click.option("--short/--no-short", default=True, show_default=True,
                   help="Also measure runs half as long (the 'more seeds of shorter runs' option).")
     @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
@@ -92,7 +101,7 @@ def register(cli: click.Group) -> None:
     @click.option("--quiet", is_flag=True, help="No progress lines.")
     @json_option
     @data_dir_option
-    def noise(benchmark, profile, seeds, short, runs_dir, out, as_reproduction, eval_option,
+    def noise(benchmark, profile, seeds, eval_options, short, runs_dir, out, as_reproduction, eval_option,
               density_ks, density_seeds, quiet, as_json, data_dir) -> None:
         """Split the variance of a run's Kendall tau into seed, trajectory and evaluation noise
         (training what is missing, cached), and give the CPU hours a paired comparison needs to
@@ -106,8 +115,14 @@ def register(cli: click.Group) -> None:
         )
         from harness.io import atomic_write_json, check_writable
 
+        options = tuple(o.strip() for o in eval_options.split(",") if o.strip())
+        unknown = [o for o in options if o not in EVAL_OPTIONS]
+        if unknown or "batch" not in options:
+            raise HarnessError(f"--options {eval_options!r}: choose from "
+                               f"{', '.join(EVAL_OPTIONS)}, batch included (the default the "
+                               "others are compared with)")
         design = design_for(benchmark, profile, parse_seeds(seeds) if seeds else None,
-                            short_fraction=0.5 if short else None)
+                            short_fraction=0.5 if short else None, options=options)
         if out:
             check_writable(out)
         log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))

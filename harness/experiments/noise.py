@@ -83,7 +83,8 @@ def average_epochs(short: bool) -> int:
 
 
 def design_for(benchmark: str, profile: str, seeds: tuple[int, ...] | None = None,
-               short_fraction: float | None = 0.5) -> NoiseDesign:
+               short_fraction: float | None = 0.5,
+               options: tuple[str, ...] = EVAL_OPTIONS) -> NoiseDesign:
     """The study of `benchmark` under `profile` (its space from the benchmark registry)."""
     spec = BENCHMARKS.get(benchmark)
     if profile not in SETTINGS:
@@ -93,7 +94,7 @@ def design_for(benchmark: str, profile: str, seeds: tuple[int, ...] | None = Non
     if len(seeds) < 2:
         raise HarnessError("--seeds: the seed part of the noise needs at least 2 seeds")
     return NoiseDesign(benchmark, profile, spec.space, tuple(seeds),
-                       short_fraction=short_fraction)
+                       short_fraction=short_fraction, options=tuple(options))
 
 
 @dataclass
@@ -156,6 +157,27 @@ def _option_eval_id(run, option: str, average_over: int) -> str:
     ).encode()).hexdigest()[:12]
 
 
+def _tracks_running_stats(model) -> bool:
+    from harness.nets.batchnorm import batchnorms
+
+    return all(m.running_mean is not None for m in batchnorms(model))
+
+
+def _with_running_stats(run):
+    """The run's supernet with BatchNorm layers that hold running statistics (to be
+    recalibrated per architecture): training is the same with or without them, since train-mode
+    BatchNorm normalises by the batch either way."""
+    from harness.train.setup import data_config, init_supernet, net_config
+
+    cfg = run.cfg.replace(net_options={**run.cfg.net_options, "bn_track_running_stats": True})
+    model = init_supernet(cfg.space, net_config(cfg, data_config(cfg)), cfg.seed)
+    missing, unexpected = model.load_state_dict(run.state["model"], strict=False)
+    if unexpected or any("running" not in k and "num_batches" not in k for k in missing):
+        raise HarnessError(f"{run.rundir.path}: its weights do not fit a supernet with running "
+                           "BatchNorm statistics")
+    return model.to(run.device())
+
+
 def averaged_state(run, epochs: int) -> dict:
     """The mean of the run's kept checkpoints of its last `epochs` epochs (weights and BN
     statistics; integer counters from the last)."""
@@ -197,8 +219,13 @@ def score_images(run_dir: Path, archs: list, option: str, average_over: int = AV
             return cached
         space = get_space(run.cfg.space)
         started = time.process_time()
-        model = run.supernet()
         bn_eval = "batch" if option == "average" else option
+        model = run.supernet()
+        if bn_eval in ("recalibrate", "running") and not _tracks_running_stats(model):
+            if bn_eval == "running":
+                raise HarnessError(f"{rd.path}: its BatchNorm tracks no running statistics, so "
+                                   "there is no 'running' mode to score")
+            model = _with_running_stats(run)
         if option == "average":
             model.load_state_dict(averaged_state(run, average_over))
         cfg = run.cfg
@@ -268,6 +295,7 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
     truth = load_benchmark(design.benchmark, data_dir)
     archs = benchmark_archs(truth, get_space(design.space))
     sections, runs, spent = [], [], {"train_seconds": 0.0, "score_seconds": 0.0}
+    skipped: list[dict] = []
     for short in (False, True):
         specs = design.specs(short)
         if not specs:
@@ -279,10 +307,15 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
         cfg = specs[0].config
         for option in (design.options if not short else ("batch",)):
             scored = {}
-            for key, spec in grid.items():
-                log(f"noise: score {spec.run_name} ({option})")
-                scored[key] = score_images(run_dir_for(spec, runs_root), archs, option,
-                                           average_epochs(short), progress)
+            try:
+                for key, spec in grid.items():
+                    log(f"noise: score {spec.run_name} ({option})")
+                    scored[key] = score_images(run_dir_for(spec, runs_root), archs, option,
+                                               average_epochs(short), progress)
+            except HarnessError as exc:  # e.g. no running statistics to score with
+                skipped.append({"runs": "short" if short else "full", "option": option,
+                                "reason": str(exc)})
+                continue
             spent["score_seconds"] += sum(v[2] for v in scored.values())
             total_images = next(iter(scored.values()))[0].shape[1]
             keys = next(iter(scored.values()))[1]
@@ -317,7 +350,7 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
             "cpu_hours": {"train": spent["train_seconds"] / 3600,
                           "score": spent["score_seconds"] / 3600,
                           "total": (spent["train_seconds"] + spent["score_seconds"]) / 3600},
-            "sections": sections, "runs": runs}
+            "sections": sections, "skipped": skipped, "runs": runs}
 
 
 def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_dir: Path,

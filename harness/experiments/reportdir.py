@@ -53,14 +53,17 @@ def _tracked_reports_root(path: Path) -> Path | None:
     return root
 
 
-def guard_tracked_output(path: str | Path, what: str = "report") -> None:
+def guard_tracked_output(path: str | Path, what: str = "report",
+                         commit: str | None = None) -> None:
     """Refuse, in one line, to write into the repository's tracked reports from a commit whose
-    code differs from HEAD: the report would record a `-dirty` provenance nobody can check out."""
+    code differs from HEAD: the report would record a `-dirty` provenance nobody can check out.
+    `commit` is the writing code's commit (default: this package's, `git_commit()`)."""
     if _tracked_reports_root(Path(path)) is None:
         return
-    from harness.train.config import git_commit
+    if commit is None:
+        from harness.train.config import git_commit
 
-    commit = git_commit()
+        commit = git_commit()
     if commit and commit.endswith("-dirty"):
         raise HarnessError(f"{path}: a committed {what} is written only from a clean commit, and "
                            f"the code differs from {commit[:12]}; commit (or stash) your changes "

@@ -101,13 +101,14 @@ def _register_commands() -> None:
         plan,
         report,
         reproduce,
+        rescore,
         runs,
         space,
         train,
     )
 
     for module in (ls, space, gt, correlate, train, evaluate, audit, runs, bench, plan, noise,
-                   reproduce, report, check):
+                   reproduce, rescore, report, check):
         module.register(cli)
 
 

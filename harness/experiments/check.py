@@ -195,6 +195,7 @@ def compare_statistical(baseline: dict, summary: dict, only: tuple[str, ...] = (
                         alpha: float = 0.05) -> list[dict]:
     """Per metric: the one-sided drop test against the baseline's seeds, Holm over the family,
     and the smallest drop each test detects with 80% power at Holm's strictest level."""
+    from harness.analysis.power import sd_interval
     from harness.analysis.regression import detectable_drop, drop_test, holm
 
     rows, tested = [], []
@@ -215,6 +216,11 @@ def compare_statistical(baseline: dict, summary: dict, only: tuple[str, ...] = (
         r = rows[i]
         r["p_holm"] = adjusted[j]
         r["detectable_drop"] = detectable_drop(r["sd"], r["n_base"], r["n_new"], alpha / k)
+        # The SD behind it is itself an estimate (df = n_base + n_new - 2): its chi-squared
+        # interval gives the range of the detectable drop.
+        low_sd, high_sd = sd_interval(r["sd"], r["df"]) if r["df"] >= 1 else (math.nan,) * 2
+        r["detectable_drop_low"] = detectable_drop(low_sd, r["n_base"], r["n_new"], alpha / k)
+        r["detectable_drop_high"] = detectable_drop(high_sd, r["n_base"], r["n_new"], alpha / k)
         if r["p_value"] is None:
             r["status"] = "untestable"
         else:
@@ -246,13 +252,14 @@ def format_exact(rows: list[dict]) -> str:
 
 def format_statistical(rows: list[dict]) -> str:
     lines = [f"{'metric':<44} {'baseline':>9} {'current':>9} {'drop':>8} {'seeds':>5} "
-             f"{'p':>7} {'p Holm':>7} {'detects':>8}  status"]
+             f"{'p':>7} {'p Holm':>7} {'detects [range]':>21}  status"]
     for r in rows:
         seeds = f"{r['n_base']}/{r.get('n_new', '-')}"
+        detects = (f"{_f(r.get('detectable_drop'), 3)} [{_f(r.get('detectable_drop_low'), 2)}, "
+                   f"{_f(r.get('detectable_drop_high'), 2)}]")
         lines.append(f"{r['metric']:<44} {r['baseline']:>9.4f} {_f(r.get('current')):>9} "
                      f"{_f(r.get('drop'), 4, True):>8} {seeds:>5} {_f(r.get('p_value'), 3):>7} "
-                     f"{_f(r.get('p_holm'), 3):>7} {_f(r.get('detectable_drop'), 3):>8}  "
-                     f"{r['status']}")
+                     f"{_f(r.get('p_holm'), 3):>7} {detects:>21}  {r['status']}")
     return "\n".join(lines)
 
 
@@ -318,7 +325,8 @@ def check(baseline_path: Path, results_dir: Path | None = None, update: bool = F
     text = format_statistical(rows) + audit_warnings(summary)
     note = ("drop: baseline minus current in the better direction; p: one-sided pooled t test "
             "for a drop; p Holm: adjusted over the family (5% family-wise); detects: the drop "
-            "found with 80% power at Holm's strictest level")
+            "found with 80% power at Holm's strictest level, [range] from the SD's 95% "
+            "chi-squared interval")
     if worse:
         return 1, (f"{head}\n{len(worse)} of {len(rows)} metrics dropped beyond the noise (or "
                    f"are missing):\n{text}\n{note}")

@@ -44,9 +44,16 @@ def register(cli: click.Group) -> None:
                 click.echo(f"{head}: SD of paired differences 0 ({r['spread_from']})")
                 continue
             need = "more than 100000" if r["seeds_needed"] is None else str(r["seeds_needed"])
+            low_n, high_n = r["seeds_needed_range"]
+            need += f" [{low_n if low_n is not None else '-'}, " \
+                    f"{high_n if high_n is not None else '>100000'}]"
             hours = "-" if r["hours"] is None else f"{r['hours']:.1f}"
             mde_text = "-" if r["mde_design"] is None else f"{r['mde_design']:.3f}"
+            if r.get("mde_design_range"):
+                mde_text += (f" [{r['mde_design_range'][0]:.3f}, "
+                             f"{r['mde_design_range'][1]:.3f}]")
             click.echo(f"{head}: SD of paired differences {r['sd_difference']:.3f} "
-                       f"({r['spread_from']}); {need} seeds per arm, about {hours} "
-                       f"{r['device'].upper()} hours ({r['hours_per_pair']:.2f} per pair); "
-                       f"the planned design ({r['design_seeds']} seeds) detects {mde_text}")
+                       f"({r['spread_from']}, df {r['sd_df']}); {need} seeds per arm, about "
+                       f"{hours} {r['device'].upper()} hours ({r['hours_per_pair']:.2f} per "
+                       f"pair); the planned design ({r['design_seeds']} seeds) detects "
+                       f"{mde_text} [from the SD's 95% interval]")

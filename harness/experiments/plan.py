@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.analysis.power import POWER, mde, seeds_needed
+from harness.analysis.power import POWER, mde, sd_interval, seeds_needed
 from harness.errors import DataFileError, HarnessError
 from harness.experiments.arms import arm_of
 from harness.experiments.spec import runs_for
@@ -82,12 +82,21 @@ def plan(experiment: str, profile: str, effect: float, results_dir: Path,
             rows.append(row)
             continue
         n = seeds_needed(effect, sd, POWER)
+        # The SD is an estimate: its chi-squared interval (df from the seeds it came from) gives
+        # the range of the seeds needed and of the design's MDE.
+        df = len(common) - 1 if len(common) >= 2 else len(a_runs) + len(b_runs) - 2
+        sd_low, sd_high = sd_interval(sd, df)
         seconds = [r.get("train_seconds", 0) + r.get("eval_seconds", 0)
                    for r in list(a_runs.values()) + list(b_runs.values())]
         per_pair = 2 * float(np.mean(seconds)) if seconds else float("nan")
         device = "gpu" if any("cuda" in str(r.get("device", "")) for r in a_runs.values()) else "cpu"
         row.update({"sd_difference": sd, "spread_from": how, "seeds_needed": n,
                     "mde_design": mde(sd, len(seeds)) if len(seeds) >= 2 else None,
+                    "sd_df": df, "sd_low": sd_low, "sd_high": sd_high,
+                    "seeds_needed_range": [seeds_needed(effect, sd_low, POWER),
+                                           seeds_needed(effect, sd_high, POWER)],
+                    "mde_design_range": ([mde(sd_low, len(seeds)), mde(sd_high, len(seeds))]
+                                         if len(seeds) >= 2 else None),
                     "hours_per_pair": per_pair / 3600, "device": device,
                     "hours": None if n is None else n * per_pair / 3600})
         rows.append(row)

@@ -11,7 +11,7 @@ from harness.cli.output import echo_json
 from harness.errors import HarnessError
 from harness.experiments.noise import EVAL_OPTIONS
 
-PARTS = (("seed", "seed"), ("trajectory", "trajectory (last-bit rerun)"),
+PARTS = (("seed", "seed"), ("trajectory", "trajectory (one-ulp rerun)"),
          ("evaluation", "evaluation (image sets)"), ("total", "one run, total"))
 
 
@@ -28,16 +28,23 @@ def format_study(study: dict) -> str:
              f"CPU hours spent: {study['cpu_hours']['total']:.2f} (train "
              f"{study['cpu_hours']['train']:.2f}, scoring {study['cpu_hours']['score']:.2f})"]
     default = next(s for s in study["sections"] if s["default"])
-    lines.append(f"Kendall tau of one run (default evaluation: {default['images']} images, "
-                 f"{default['option']} BN, {default['epochs']} epochs): mean "
-                 f"{default['kendall_mean']:.3f}; SD of each part [95% interval]:")
-    for key, name in PARTS:
-        comp = default["components"].get(key)
-        share = ""
-        if comp and default["components"]["total"]["variance"] > 0:
-            share = f"  ({comp['variance'] / default['components']['total']['variance']:.0%} " \
-                    "of the variance)"
-        lines.append(f"  {name:<30} {_sd(comp)}{share}")
+    lines.append(f"Kendall tau of one run ({default['option']} BN, {default['epochs']} epochs; "
+                 f"the profile scores {default['images']} images): mean "
+                 f"{default['kendall_mean']:.3f}. SD of each part [95% interval] by the images "
+                 "a run is scored on (trajectory and evaluation separate only where a "
+                 "checkpoint has two or more disjoint image sets):")
+    lines.append(f"  {'images':>6} {'sets':>4}  " + "  ".join(f"{name:<24}" for _, name in PARTS))
+    for s in study["sections"]:
+        if s["runs"] != "full" or s["option"] != default["option"]:
+            continue
+        cells = [_sd(s["components"].get(key)) for key, _ in PARTS]
+        lines.append(f"  {s['images']:>6} {s['image_sets']:>4}  "
+                     + "  ".join(f"{c:<24}" for c in cells))
+    total = default["components"]["total"]["variance"]
+    if total > 0:
+        shares = ", ".join(f"{key} {default['components'][key]['variance'] / total:.0%}"
+                           for key, _ in PARTS[:3] if key in default["components"])
+        lines.append(f"  share of the variance at {default['images']} images: {shares}")
     lines.append(f"CPU hours per detectable {study['effect']:g} (80% power, paired two-sided "
                  "t at 0.05, both arms) [from the variance's 95% interval]:")
     lines.append(f"  {'runs':<6} {'option':<12} {'images':>6} {'Kendall':>8} {'paired SD':>10} "

@@ -254,13 +254,22 @@ def train_cpu_seconds(run_dir: Path) -> float:
 
 
 def epoch_seconds(run_dirs: list[Path]) -> float:
-    """CPU seconds of one epoch: the lower decile of the runs' epoch wall times (one thread
-    each), i.e. the speed of an epoch that had a core to itself. Runs that shared the cores
+    """CPU seconds of one epoch: the lower decile of the runs' epoch wall times times their
+    threads, i.e. the cost of an epoch that had its cores to itself. Runs that shared the cores
     with more processes than cores have longer wall times, not more CPU time."""
     import numpy as np
 
-    times = [r["seconds"] for d in run_dirs for r in RunDir(d).read_log() if r.get("seconds")]
+    times = [r["seconds"] * _threads(d) for d in run_dirs for r in RunDir(d).read_log()
+             if r.get("seconds")]
     return float(np.percentile(times, 10)) if times else float("nan")
+
+
+def _threads(run_dir: Path) -> int:
+    """The torch threads a run trained with (its environment record; 1 when unknown): a run on
+    k threads holds k cores for its wall time."""
+    record = RunDir(run_dir).read_config()
+    return int((record.get("environment") or {}).get("threads")
+               or record["config"].get("num_threads") or 1)
 
 
 def _kendall(correct, keys: list[str], images: slice, truth) -> float:

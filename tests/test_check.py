@@ -207,3 +207,18 @@ def test_baseline_json_is_strict(baseline):
     _, _, path = baseline
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_simulate_prints_false_alarms_and_power_against_named_drops(baseline):
+    _, _, path = baseline
+    result = invoke("check", "--baseline", path, "--simulate", "--reps", 400,
+                    "--drop", "big=0.6@table3/pooling/uniform/kendall", "--new-seeds", 4)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    false_alarm = float(next(line for line in lines if "false alarms" in line).split(":")[1]
+                        .split()[0])
+    assert false_alarm <= 0.08
+    big = next(line for line in lines if "against big" in line)
+    assert "1 metrics" in big and float(big.rsplit(":", 1)[1]) > 0.8
+    bad = invoke("check", "--baseline", path, "--simulate", "--drop", "oops")
+    assert bad.exit_code == 2 and "NAME=NUMBER" in bad.stderr

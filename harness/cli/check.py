@@ -28,9 +28,10 @@ def register(cli: click.Group) -> None:
     @click.option("--simulate", is_flag=True,
                   help="Print the statistical check's false-alarm rate and power by simulation "
                        "from the baseline's per-seed values, instead of checking results.")
-    @click.option("--drop", "drops", multiple=True, metavar="NAME=DROP",
-                  help="With --simulate: the power against a drop of DROP in every metric "
-                       "(repeatable), e.g. wrong-bn=0.2.")
+    @click.option("--drop", "drops", multiple=True, metavar="NAME=DROP[@PREFIX]",
+                  help="With --simulate: the power against a drop of DROP in every metric, or "
+                       "in those starting with PREFIX (repeatable), e.g. "
+                       "wrong-bn=0.12@table3/nb-macro-fmnist.")
     @click.option("--new-seeds", type=click.IntRange(min=1), default=None,
                   help="With --simulate: seeds of the simulated rerun (default: the baseline's).")
     @click.option("--reps", type=click.IntRange(min=100), default=2000, show_default=True)
@@ -56,23 +57,25 @@ def _simulate(baseline_path: Path, drops, new_seeds, reps, only) -> None:
 
     named = {}
     for item in drops:
-        name, sep, value = item.partition("=")
+        name, sep, rest = item.partition("=")
+        value, _, prefix = rest.partition("@")
         try:
-            named[name] = float(value)
+            named[name] = (float(value), prefix)
         except ValueError:
-            raise HarnessError(f"--drop {item!r}: expected NAME=NUMBER, e.g. wrong-bn=0.2") \
-                from None
+            raise HarnessError(f"--drop {item!r}: expected NAME=NUMBER[@PREFIX], e.g. "
+                               "wrong-bn=0.12@table3/nb-macro-fmnist") from None
         if not sep or not name:
-            raise HarnessError(f"--drop {item!r}: expected NAME=NUMBER, e.g. wrong-bn=0.2")
+            raise HarnessError(f"--drop {item!r}: expected NAME=NUMBER[@PREFIX], e.g. "
+                               "wrong-bn=0.12@table3/nb-macro-fmnist")
     for d in (0.02, 0.05, 0.1, 0.2):
-        named.setdefault(f"drop {d:g}", d)
+        named.setdefault(f"drop {d:g}", (d, ""))
     oc = operating_characteristics(read_baseline(baseline_path), reps, new_seeds, named, only)
     click.echo(f"statistical check of {baseline_path}: {oc['metrics']} metrics, {reps} "
                f"simulated reruns of {new_seeds or 'the baseline' + chr(39) + 's'} seeds each")
     click.echo(f"  false alarms (no change): {oc['false_alarm']:.3f} (target <= 0.05)")
     for name, entry in oc["power"].items():
-        click.echo(f"  power against {name} (every metric {entry['drop']:+.3f}): "
-                   f"{entry['power']:.3f}")
+        click.echo(f"  power against {name} ({entry['drop']:+.3f} in {entry['metrics']}, "
+                   f"{entry['n_hit']} metrics): {entry['power']:.3f}")
     click.echo("  detectable drop per metric (80% power at Holm's strictest level):")
     for key, value in oc["detectable_drop"].items():
         click.echo(f"    {key:<44} {value:.3f}")

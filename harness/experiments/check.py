@@ -351,12 +351,13 @@ def _profile_of(results_dir: Path, required: bool = True) -> str | None:
 
 
 def operating_characteristics(baseline: dict, reps: int = 2000, new_seeds: int | None = None,
-                              drops: dict[str, float] | None = None, only: tuple[str, ...] = (),
-                              seed: int = 0) -> dict:
+                              drops: dict[str, tuple[float, str]] | None = None,
+                              only: tuple[str, ...] = (), seed: int = 0) -> dict:
     """The statistical check's false-alarm rate and power, by simulation from the baseline's
     per-seed values: every metric's baseline and rerun drawn from a normal with its measured mean
     and SD (independently across metrics, the case Holm is built for), the rerun lowered by a
-    drop (named regressions in `drops`, applied to every metric) or not at all."""
+    drop (named regressions in `drops`: (drop, metric prefix it hits, '' = every metric)) or
+    not at all."""
     import numpy as np
 
     from harness.analysis.regression import detectable_drop, simulate_check
@@ -373,7 +374,9 @@ def operating_characteristics(baseline: dict, reps: int = 2000, new_seeds: int |
            "power": {},
            "detectable_drop": {key: detectable_drop(sd, n, m, 0.05 / max(k, 1))
                                for key, sd, n, m in zip(keys, sds, n_base, n_new)}}
-    for name, drop in (drops or {}).items():
-        out["power"][name] = {"drop": drop, "power": simulate_check(
-            means, sds, n_base, n_new, [drop] * k, reps, seed + 1)}
+    for name, (drop, prefix) in (drops or {}).items():
+        hit = [drop if key.startswith(prefix) else 0.0 for key in keys]
+        out["power"][name] = {"drop": drop, "metrics": prefix or "every metric",
+                              "n_hit": sum(1 for h in hit if h), "power": simulate_check(
+                                  means, sds, n_base, n_new, hit, reps, seed + 1)}
     return out

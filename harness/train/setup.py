@@ -201,7 +201,7 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
                             **cfg.sampler_options)
     wanted = sampler.probe_batches_wanted
     if sampler.uses_probe and cfg.probe_size * wanted > len(val_set):
-        raise HarnessError(f"{wanted} probe batch(es) of {cfg.probe_size} images need more than "
+        raise HarnessError(f"probe_size {cfg.probe_size} x probe_batches {wanted} is more than "
                            f"the supernet-validation split ({len(val_set)} images); pass a "
                            "smaller --probe-size or probe_batches, or a larger --subset")
     use_amp = cfg.amp and device.type == "cuda"

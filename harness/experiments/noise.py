@@ -377,7 +377,7 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
                           "total": (spent["train_seconds"] + spent["score_seconds"]) / 3600,
                           "train_wall_core_hours": spent["train_wall_seconds"] / 3600,
                           "how": "training: epochs x the lower decile of the runs' epoch wall "
-                                 "times (one thread each: an epoch with a core to itself); "
+                                 "times x their threads (an epoch with its cores to itself); "
                                  "scoring: process CPU time"},
             "sections": sections, "skipped": skipped, "runs": runs}
 

@@ -143,15 +143,15 @@ def train_specs(specs: list[RunSpec], runs_root: Path, progress: bool = False, l
 # ---------------------------------------------------------------- scoring every image
 
 
-def _option_eval_id(run, option: str, average_over: int) -> str:
+def _option_eval_id(trained, option: str, average_over: int) -> str:
     import hashlib
     import json
 
     from harness.io import sha256_of
 
-    cfg = run.cfg
+    cfg = trained.cfg
     return hashlib.sha256(json.dumps(
-        {"ckpt": sha256_of(run.checkpoint_path), "option": option, "split": cfg.eval_split,
+        {"ckpt": sha256_of(trained.checkpoint_path), "option": option, "split": cfg.eval_split,
          "recal": cfg.bn_recalibration_batches, "batch": cfg.eval_batch_size,
          "average": average_over if option == "average" else None}, sort_keys=True,
     ).encode()).hexdigest()[:12]
@@ -163,30 +163,31 @@ def _tracks_running_stats(model) -> bool:
     return all(m.running_mean is not None for m in batchnorms(model))
 
 
-def _with_running_stats(run):
+def _with_running_stats(trained):
     """The run's supernet with BatchNorm layers that hold running statistics (to be
     recalibrated per architecture): training is the same with or without them, since train-mode
     BatchNorm normalises by the batch either way."""
     from harness.train.setup import data_config, init_supernet, net_config
 
-    cfg = run.cfg.replace(net_options={**run.cfg.net_options, "bn_track_running_stats": True})
+    cfg = trained.cfg.replace(net_options={**trained.cfg.net_options,
+                                           "bn_track_running_stats": True})
     model = init_supernet(cfg.space, net_config(cfg, data_config(cfg)), cfg.seed)
-    missing, unexpected = model.load_state_dict(run.state["model"], strict=False)
+    missing, unexpected = model.load_state_dict(trained.state["model"], strict=False)
     if unexpected or any("running" not in k and "num_batches" not in k for k in missing):
-        raise HarnessError(f"{run.rundir.path}: its weights do not fit a supernet with running "
+        raise HarnessError(f"{trained.rundir.path}: its weights do not fit a supernet with running "
                            "BatchNorm statistics")
-    return model.to(run.device())
+    return model.to(trained.device())
 
 
-def averaged_state(run, epochs: int) -> dict:
+def averaged_state(trained, epochs: int) -> dict:
     """The mean of the run's kept checkpoints of its last `epochs` epochs (weights and BN
     statistics; integer counters from the last)."""
     import torch
 
     from harness.train.checkpoint import load_checkpoint
 
-    rd = run.rundir
-    wanted = range(run.cfg.epochs - epochs, run.cfg.epochs)
+    rd = trained.rundir
+    wanted = range(trained.cfg.epochs - epochs, trained.cfg.epochs)
     missing = [e for e in wanted if not rd.epoch_checkpoint_path(e).is_file()]
     if missing:
         raise HarnessError(f"{rd.path}: no kept checkpoint of epoch(s) {missing[:3]}; checkpoint "
@@ -212,29 +213,29 @@ def score_images(run_dir: Path, archs: list, option: str, average_over: int = AV
 
     rd = RunDir(run_dir)
     with rd.lock():
-        run = TrainedRun.open(rd)
-        eval_id = _option_eval_id(run, option, average_over)
+        trained = TrainedRun.open(rd)
+        eval_id = _option_eval_id(trained, option, average_over)
         cached = rd.read_image_scores(eval_id)
         if cached is not None:
             return cached
-        space = get_space(run.cfg.space)
+        space = get_space(trained.cfg.space)
         started = time.process_time()
         bn_eval = "batch" if option == "average" else option
-        model = run.supernet()
+        model = trained.supernet()
         if bn_eval in ("recalibrate", "running") and not _tracks_running_stats(model):
             if bn_eval == "running":
                 raise HarnessError(f"{rd.path}: its BatchNorm tracks no running statistics, so "
                                    "there is no 'running' mode to score")
-            model = _with_running_stats(run)
+            model = _with_running_stats(trained)
         if option == "average":
-            model.load_state_dict(averaged_state(run, average_over))
-        cfg = run.cfg
-        batches = run.batches(cfg.eval_split, cfg.eval_batch_size, None)
+            model.load_state_dict(averaged_state(trained, average_over))
+        cfg = trained.cfg
+        batches = trained.batches(cfg.eval_split, cfg.eval_batch_size, None)
         recal = None
         if bn_eval == "recalibrate":
-            recal = run.batches("supernet-train", cfg.batch_size, None, shuffle=True,
+            recal = trained.batches("supernet-train", cfg.batch_size, None, shuffle=True,
                                 max_batches=cfg.bn_recalibration_batches)
-        correct = correct_per_image(model, archs, batches, bn_eval, recal, run.device(),
+        correct = correct_per_image(model, archs, batches, bn_eval, recal, trained.device(),
                                     progress)
         seconds = time.process_time() - started
         keys = [space.key(a) for a in archs]
@@ -391,9 +392,8 @@ def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_di
     import numpy as np
 
     from harness.benchmarks import load_benchmark
-    from harness.experiments.reproduce import ENVIRONMENT, environment_of
+    from harness.experiments.reproduce import write_results_folder
     from harness.experiments.runs import benchmark_archs
-    from harness.io import atomic_write_json
     from harness.spaces import get_space
 
     truth = load_benchmark(design.benchmark, data_dir)
@@ -412,10 +412,7 @@ def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_di
     summary = {key: {"value": float(np.mean(values)), "n_seeds": len(values),
                      "seeds": [s.config.seed for s in specs], "per_seed": values,
                      "higher_is_better": True, "evaluation": option}}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "summary.json", summary)
-    atomic_write_json(out_dir / "runs.json", runs)
-    atomic_write_json(out_dir / ENVIRONMENT, environment_of(runs))
+    write_results_folder(out_dir, summary, runs)
     return summary
 
 
@@ -442,7 +439,10 @@ def density_reliability(design: NoiseDesign, runs_root: Path, ks: tuple[int, ...
     specs = [s for s in design.specs() if s.config.init_perturbation == 0]
     specs = specs[:max_seeds] if max_seeds else specs
     per_k: dict[int, list[float]] = {k: [] for k in ks}
-    batch_seconds, train_seconds, recomputes, images = [], [], None, None
+    batch_seconds, recomputes, images = [], None, None
+    # CPU seconds of a training epoch, from every base run's log (read once)
+    per_epoch = epoch_seconds([run_dir_for(s, runs_root) for s in specs])
+    train_seconds = []
     for spec in specs:
         run_dir = run_dir_for(spec, runs_root)
         with RunDir(run_dir).lock():
@@ -478,8 +478,7 @@ def density_reliability(design: NoiseDesign, runs_root: Path, ks: tuple[int, ...
                     total = {name: total[name] + f[name] for name in total}
                 halves.append(sampler.density_of(total)[0])
             per_k[k].append(float(scipy.stats.spearmanr(*halves).statistic))
-        train_seconds.append(epoch_seconds([run_dir_for(x, runs_root) for x in specs])
-                             * cfg.epochs)
+        train_seconds.append(per_epoch * cfg.epochs)
         every = sampler.recompute_every_for(cfg.epochs)
         recomputes = sum(1 for done in range(cfg.warmup_epochs, cfg.epochs)
                          if (done - cfg.warmup_epochs) % every == 0)

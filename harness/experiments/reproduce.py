@@ -214,6 +214,15 @@ def environment_of(results: list[dict]) -> dict:
             "runs_per_fingerprint": counts}
 
 
+def write_results_folder(out_dir: Path, summary: dict, runs: list[dict]) -> None:
+    """A folder that `check` reads as a reproduction: summary.json, runs.json and the runs'
+    environment fingerprint (noise --as-reproduction and rescore write one)."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(out_dir) / "summary.json", summary)
+    atomic_write_json(Path(out_dir) / "runs.json", runs)
+    atomic_write_json(Path(out_dir) / ENVIRONMENT, environment_of(runs))
+
+
 def _limit_threads(threads: int | None, plans: dict) -> None:
     """This process's torch threads: `--threads`, else the runs' own when they agree (the cpu
     profile's 1). Evaluation and search of cached runs happen here, outside `train_run`, and

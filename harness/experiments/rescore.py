@@ -19,9 +19,8 @@ def rescore(run_dirs: list[Path], out_dir: Path, bn_eval: str | None = None,
     from harness.analysis.correlate import correlate
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
-    from harness.experiments.reproduce import ENVIRONMENT, environment_of
+    from harness.experiments.reproduce import write_results_folder
     from harness.experiments.runs import benchmark_archs
-    from harness.io import atomic_write_json
     from harness.spaces import get_space
     from harness.train.runner import read_config
 
@@ -54,8 +53,5 @@ def rescore(run_dirs: list[Path], out_dir: Path, bn_eval: str | None = None,
             summary[f"table3/{benchmark}/{arm}/{metric}"] = {
                 "value": float(np.mean(cell[metric])), "n_seeds": len(cell[metric]),
                 "seeds": cell["seeds"], "per_seed": cell[metric], "higher_is_better": True}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "summary.json", summary)
-    atomic_write_json(out_dir / "runs.json", runs)
-    atomic_write_json(out_dir / ENVIRONMENT, environment_of(runs))
+    write_results_folder(out_dir, summary, runs)
     return summary

@@ -40,14 +40,13 @@ def search_runs(results: list[dict], profile: str, data_dir=None, name: str = "s
                 ) -> list[dict]:
     from harness.benchmarks import load_benchmark
     from harness.evaluate.supernet_eval import eval_cache, load_for_evaluation
+    from harness.rundir import RunDir
     from harness.search import SupernetScorer, run_search
     from harness.spaces import get_space
     from harness.train.trained import TrainedRun
 
     rows = []
     for result in results:
-        from harness.rundir import RunDir
-
         if not RunDir(result["run_dir"]).has_checkpoint():
             recorded = recorded_rows(result, name)
             if recorded is not None:

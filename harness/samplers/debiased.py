@@ -274,7 +274,7 @@ class DebiasedSampler(Sampler):
         means: dict[str, float] = {}
         self.last_reliability = None
         if self.opts.distance == "cosine" and self.opts.probe_batches > 1:
-            return self._accumulated_density(context, archs)
+            return self._accumulated_density(context)
         if self.opts.distance == "cosine":
             tensors = self.feature_tensors(supernet)
             # Divided over the ranks of a data-parallel run, gathered in order.
@@ -306,7 +306,7 @@ class DebiasedSampler(Sampler):
         return estimate_density(dist, self.opts.estimator, weights=self.sizes[self.computed],
                                 bandwidth=self.opts.bandwidth), means
 
-    def _accumulated_density(self, context: EpochContext, archs: list
+    def _accumulated_density(self, context: EpochContext
                              ) -> tuple[np.ndarray, dict[str, float]]:
         """Density from gradients accumulated over the k probe batches, and the split-half
         reliability of alpha (the densities of the first and second half of the batches,

@@ -67,17 +67,44 @@ def test_one_ulp_changes_the_start_and_the_hash_only_when_set(runs):
 
 
 def test_checkpoint_average_is_the_mean_of_the_kept_checkpoints(runs):
-    from harness.experiments.noise import averaged_state
     from harness.train.checkpoint import load_checkpoint
     from harness.train.trained import TrainedRun
 
     base, _ = runs
     run = TrainedRun.open(base)
-    mean = averaged_state(run, 2)
+    mean = run.averaged_state(2)
     one = load_checkpoint(base / "checkpoints" / "epoch_0001.pt")["model"]
     two = load_checkpoint(base / "checkpoints" / "epoch_0002.pt")["model"]
     for name, value in mean.items():
         if torch.is_floating_point(value):
             torch.testing.assert_close(value, (one[name] + two[name]) / 2)
     with pytest.raises(Exception, match="no kept checkpoint"):
-        averaged_state(run, 3)
+        run.averaged_state(3)
+
+
+def test_a_run_set_to_average_keeps_its_last_epochs_and_is_scored_averaged(runs, tmp_path):
+    """eval_average_epochs: the trainer keeps the last N epochs' checkpoints, and evaluation (and
+    so the tables) scores their mean, not the last checkpoint."""
+    from harness.benchmarks import load_benchmark
+    from harness.evaluate import evaluate_run
+    from harness.experiments.noise import score_images
+    from harness.experiments.runs import benchmark_archs
+    from harness.spaces import get_space
+
+    plain = {k: v for k, v in BASE.items() if k != "keep_checkpoints"}
+    cfg = RunConfig(**plain, eval_average_epochs=2)
+    assert cfg.hash() != RunConfig(**plain).hash()
+    assert RunConfig(**plain).hash() == RunConfig(**plain, eval_average_epochs=0).hash()
+    assert cfg.kept_epochs() == (1, 2)
+    averaged = train_run(cfg, tmp_path / "averaged", progress=False)
+    assert sorted(p.name for p in (averaged / "checkpoints").glob("epoch_*.pt")) == [
+        "epoch_0001.pt", "epoch_0002.pt"]
+    archs = benchmark_archs(load_benchmark("pooling-fmnist"), get_space("pooling"))
+    pred = evaluate_run(averaged, archs, None, progress=False).set_index("key")
+    # the same training as the base run (eval settings do not touch it), so the base run's
+    # per-image scores of the averaged weights are this run's evaluation
+    correct, keys, _ = score_images(runs[0], archs, "average", average_over=2)
+    np.testing.assert_allclose(100.0 * correct[:, :128].mean(axis=1),
+                               pred.loc[keys, "supernet_accuracy"].to_numpy())
+    last, _, _ = score_images(runs[0], archs, "batch")
+    assert (last[:, :128] != correct[:, :128]).any()  # averaging is not the last checkpoint

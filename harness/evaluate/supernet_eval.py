@@ -195,7 +195,7 @@ def load_for_evaluation(run: TrainedRun, split: str | None = None, bn_eval: str 
     cfg = run.cfg
     split = split or cfg.eval_split
     device = run.device()
-    model = run.supernet(device)
+    model = run.scored_supernet(device)
     batches = run.batches(split, cfg.eval_batch_size, cfg.eval_images)
     recal = None
     if (bn_eval or cfg.bn_eval) == "recalibrate":
@@ -212,11 +212,12 @@ def eval_cache(run: TrainedRun, bn_eval: str | None = None,
     The id covers everything the scores depend on (checkpoint hash, BN mode, split, batches), so a
     score read from it equals what `evaluate_archs` computes on `load_for_evaluation`'s batches."""
     cfg = run.cfg
-    eval_id = hashlib.sha256(json.dumps(
-        {"ckpt": sha256_of(run.checkpoint_path), "bn": bn_eval or cfg.bn_eval,
-         "split": split or cfg.eval_split, "recal": cfg.bn_recalibration_batches,
-         "batch": cfg.eval_batch_size, "images": cfg.eval_images}, sort_keys=True,
-    ).encode()).hexdigest()[:12]
+    identity = {"ckpt": sha256_of(run.checkpoint_path), "bn": bn_eval or cfg.bn_eval,
+                "split": split or cfg.eval_split, "recal": cfg.bn_recalibration_batches,
+                "batch": cfg.eval_batch_size, "images": cfg.eval_images}
+    if cfg.eval_average_epochs:  # only when set: earlier caches keep their names
+        identity["average_epochs"] = cfg.eval_average_epochs
+    eval_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     path = run.rundir.eval_cache_path(eval_id)
     return path, read_cache(path)
 

@@ -62,6 +62,8 @@ class NoiseDesign:
             epochs = max(2, int(round(epochs * self.short_fraction)))
             warmup = int(round(warmup * self.short_fraction))
             overrides = {"epochs": epochs, "warmup_epochs": warmup}
+            if base.get("eval_average_epochs"):  # average as many of the shorter run's epochs
+                overrides["eval_average_epochs"] = average_epochs(short)
         keep = tuple(sorted({*([warmup - 2] if warmup >= 2 else []),
                              *range(max(0, epochs - average_epochs(short)), epochs)}))
         out = []
@@ -179,30 +181,6 @@ def _with_running_stats(trained):
     return model.to(trained.device())
 
 
-def averaged_state(trained, epochs: int) -> dict:
-    """The mean of the run's kept checkpoints of its last `epochs` epochs (weights and BN
-    statistics; integer counters from the last)."""
-    import torch
-
-    from harness.train.checkpoint import load_checkpoint
-
-    rd = trained.rundir
-    wanted = range(trained.cfg.epochs - epochs, trained.cfg.epochs)
-    missing = [e for e in wanted if not rd.epoch_checkpoint_path(e).is_file()]
-    if missing:
-        raise HarnessError(f"{rd.path}: no kept checkpoint of epoch(s) {missing[:3]}; checkpoint "
-                           "averaging needs the run trained with those epochs in keep_checkpoints "
-                           "(nas-harness noise trains its runs so)")
-    states = [load_checkpoint(rd.epoch_checkpoint_path(e))["model"] for e in wanted]
-    out = {}
-    for name, last in states[-1].items():
-        if torch.is_floating_point(last):
-            out[name] = torch.stack([s[name] for s in states]).mean(0)
-        else:
-            out[name] = last
-    return out
-
-
 def score_images(run_dir: Path, archs: list, option: str, average_over: int = AVERAGE_EPOCHS,
                  progress: bool = False) -> tuple:
     """(correct [architecture, image] over the whole evaluation split, keys, seconds), cached in
@@ -228,7 +206,7 @@ def score_images(run_dir: Path, archs: list, option: str, average_over: int = AV
                                    "there is no 'running' mode to score")
             model = _with_running_stats(trained)
         if option == "average":
-            model.load_state_dict(averaged_state(trained, average_over))
+            model.load_state_dict(trained.averaged_state(average_over))
         cfg = trained.cfg
         batches = trained.batches(cfg.eval_split, cfg.eval_batch_size, None)
         recal = None
@@ -324,6 +302,11 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
             continue
         grid = {(s.config.seed, s.config.init_perturbation): s for s in specs}
         cfg = specs[0].config
+        # what the profile's runs are scored with: the section that says "default"
+        default_option = "average" if cfg.eval_average_epochs else cfg.bn_eval
+        if cfg.eval_average_epochs and cfg.eval_average_epochs != average_epochs(short):
+            raise HarnessError(f"the profile averages {cfg.eval_average_epochs} epochs; the study "
+                               f"measures {average_epochs(short)}")
         per_epoch = epoch_seconds([run_dir_for(s, runs_root) for s in specs])
         mean_train = per_epoch * cfg.epochs
         spent["train_seconds"] += mean_train * len(specs)
@@ -360,7 +343,8 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
                 sections.append({
                     "runs": "short" if short else "full", "epochs": cfg.epochs,
                     "option": option, "images": images, "image_sets": c,
-                    "default": (not short and option == "batch" and images == set_size),
+                    "default": (not short and option == default_option
+                                and images == set_size),
                     "kendall_mean": float(y.mean()),
                     "kendall": y.round(5).tolist(),
                     "components": components,

@@ -54,6 +54,9 @@ class RunConfig:
     eval_batch_size: int = 500
     eval_split: str = "supernet-val"
     eval_images: int | None = None  # cap on evaluation images (the first N of the split, fixed)
+    # Score the mean of the checkpoints of the last N epochs instead of the last one (0: the last
+    # checkpoint). `nas-harness noise` measured it to cut the evaluation noise of cpu pooling.
+    eval_average_epochs: int = 0
     probe_size: int = 512  # images in the fixed supernet-validation batch (the paper's batch)
     # hardware
     device: str = "cpu"
@@ -82,7 +85,14 @@ class RunConfig:
     # Fields added after runs were cached enter the hash only when they differ from these
     # values, so every earlier run keeps its name (a 2-process run is another run: its BatchNorm
     # statistics come from half batches).
-    HASHED_WHEN_SET = {"world_size": 1, "sync_bn": False, "init_perturbation": 0}
+    HASHED_WHEN_SET = {"world_size": 1, "sync_bn": False, "init_perturbation": 0,
+                       "eval_average_epochs": 0}
+
+    def kept_epochs(self) -> tuple[int, ...]:
+        """Epochs whose checkpoint the trainer keeps: `keep_checkpoints` and the epochs that
+        evaluation averages over."""
+        averaged = range(max(0, self.epochs - self.eval_average_epochs), self.epochs)
+        return tuple(sorted({*self.keep_checkpoints, *(averaged if self.eval_average_epochs else ())}))
 
     def hash(self) -> str:
         relevant = {k: v for k, v in self.to_dict().items() if k not in self.UNHASHED

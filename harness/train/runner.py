@@ -198,7 +198,7 @@ def _train_run(cfg: RunConfig, run_dir, resume: bool, progress: bool,
                     scaler=setup.scaler.state_dict() if setup.scaler is not None else None,
                     epoch=epoch, global_step=global_step, config_hash=cfg.hash(),
                 )
-                if epoch in cfg.keep_checkpoints:  # atomic: a paired run may fork from it now
+                if epoch in cfg.kept_epochs():  # atomic: a paired run may fork from it now
                     atomic_write_bytes(rd.epoch_checkpoint_path(epoch),
                                        rd.checkpoint_path.read_bytes())
             rd.write_audit(setup.sampler.audit())

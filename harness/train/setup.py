@@ -149,6 +149,9 @@ def validate_run(cfg: RunConfig) -> None:
                             **cfg.sampler_options)
     if cfg.probe_size < 1:
         raise HarnessError(f"probe_size must be at least 1, got {cfg.probe_size}")
+    if not 0 <= cfg.eval_average_epochs <= cfg.epochs:
+        raise HarnessError(f"eval_average_epochs must be between 0 and the run's {cfg.epochs} "
+                           f"epochs, got {cfg.eval_average_epochs}")
     validate_data_parallel(cfg, sampler)
     sampler.attach(init_supernet(cfg.space, ncfg, cfg.seed), None, F.cross_entropy)
 

@@ -67,6 +67,31 @@ class TrainedRun:
         model.load_state_dict(self.state["model"])
         return model
 
+    def averaged_state(self, epochs: int) -> dict:
+        """The mean of the kept checkpoints of the last `epochs` epochs done (weights and BN
+        statistics; integer counters from the last)."""
+        rd, done = self.rundir, self.epochs_done
+        wanted = range(done - epochs, done)
+        missing = [e for e in wanted if e < 0 or not rd.epoch_checkpoint_path(e).is_file()]
+        if missing:
+            raise HarnessError(f"{rd.path}: no kept checkpoint of epoch(s) {missing[:3]}; "
+                               f"averaging the last {epochs} epochs needs the run trained with "
+                               "them kept (eval_average_epochs, or keep_checkpoints)")
+        states = [load_checkpoint(rd.epoch_checkpoint_path(e))["model"] for e in wanted]
+        out = {}
+        for name, last in states[-1].items():
+            out[name] = (torch.stack([s[name] for s in states]).mean(0)
+                         if torch.is_floating_point(last) else last)
+        return out
+
+    def scored_supernet(self, device=None) -> torch.nn.Module:
+        """The supernet evaluation scores: the last checkpoint, or the mean of the last
+        `eval_average_epochs` epochs' checkpoints where the config says so."""
+        model = self.supernet(device)
+        if self.cfg.eval_average_epochs:
+            model.load_state_dict(self.averaged_state(self.cfg.eval_average_epochs))
+        return model
+
     def split(self, name: str):
         return load_split(data_config(self.cfg), name, self.cfg.seed)
 

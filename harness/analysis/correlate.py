@@ -10,8 +10,7 @@ import pandas as pd
 
 from harness.analysis.metrics import MAX_RESAMPLES, get_metric, score
 from harness.benchmarks.base import GroundTruth
-from harness.benchmarks.published import read_csv_checked
-from harness.errors import ArchKeyError, DataFileError, HarnessError
+from harness.errors import DataFileError, HarnessError
 from harness.spaces import get_space
 
 
@@ -24,59 +23,35 @@ def _examples(items, n: int = 3) -> str:
 SCORE_COLUMNS = ("score", "supernet_accuracy")
 
 
-def check_readable_text(path: Path, what: str, fix: str) -> None:
-    """Refuse, in one line, a path that is missing, a folder, unreadable or a binary file."""
-    if path.is_dir():
-        raise DataFileError(f"{path}: is a folder, not a {what}; {fix}")
-    if not path.exists():
-        raise DataFileError(f"{path}: {what} not found; check the path")
-    if not path.is_file():
-        raise DataFileError(f"{path}: not a regular file; {fix}")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8192)
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise DataFileError(f"{path}: cannot read the {what} ({reason}); check the file and its "
-                            "permissions") from None
-    if b"\x00" in head:
-        raise DataFileError(f"{path}: a binary file, not a CSV {what}; {fix}")
-
-
 def read_predictions(
-    path: str | Path, space_name: str, key_column: str = "key", score_column: str | None = None
+    path: str | Path, space_name: str, key_column: str = "key", score_column: str | None = None,
+    key_format: str = "auto", lower_is_better: bool = False,
 ) -> pd.DataFrame:
-    """Predictions as a frame with columns key (canonical form of the space) and score.
+    """Predictions as a frame with columns key (canonical form of the space) and score, higher
+    better (`lower_is_better` negates a loss or a rank).
 
-    Without `score_column`, the first of SCORE_COLUMNS present in the file is used.
+    The file is CSV, TSV, semicolon-separated, JSON (`{key: score}` or records) or JSON lines,
+    optionally gzipped (harness.tablefile). Keys are read in `key_format`
+    (harness.spaces.formats; `auto`: only the forms that cannot be confused). Without
+    `score_column`, the first of SCORE_COLUMNS present in the file is used.
     """
+    from harness.spaces.formats import key_format as named_format
+    from harness.spaces.formats import resolve_keys
+    from harness.tablefile import read_table
+
     path = Path(path)
-    check_readable_text(path, "predictions file", "pass the CSV that `nas-harness evaluate --out` "
-                        "wrote, or one with a key and a score column")
+    named_format(key_format, space_name)  # a wrong format is refused before the file is read
+    frame = read_table(path, "predictions file", key_column, score_column or SCORE_COLUMNS[0])
     if score_column is None:
-        try:
-            header = pd.read_csv(path, nrows=0).columns
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError,
-                ValueError):
-            header = []
-        score_column = next((c for c in SCORE_COLUMNS if c in header), SCORE_COLUMNS[0])
-    fix = f"expected a CSV with columns '{key_column}' and '{score_column}'"
-    frame = read_csv_checked(
-        path, [key_column, score_column], fix + " (see --key-column/--score-column)", (key_column,)
-    )
+        score_column = next((c for c in SCORE_COLUMNS if c in frame.columns), SCORE_COLUMNS[0])
+    missing = [c for c in (key_column, score_column) if c not in frame.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: missing column(s) {missing} (found {list(frame.columns)[:8]}); expected "
+            f"columns '{key_column}' and '{score_column}' (see --key-column/--score-column)")
     space = get_space(space_name)
-    keys, bad = [], []
-    for raw in frame[key_column].astype(str):
-        try:
-            keys.append(space.key(space.parse(raw)))
-        except ArchKeyError as exc:
-            bad.append((raw, exc))
-            keys.append(None)
-    if bad:
-        raise ArchKeyError(
-            f"{path}: {len(bad)} of {len(frame)} keys are not {space_name} architectures "
-            f"({_examples(b[0] for b in bad)}); first problem: {bad[0][1]}"
-        )
+    archs = resolve_keys(frame[key_column].tolist(), space_name, key_format, str(path))
+    keys = [space.key(a) for a in archs]
     scores = pd.to_numeric(frame[score_column], errors="coerce").to_numpy(dtype=float)
     n_bad = int(np.sum(~np.isfinite(scores)))
     if n_bad:
@@ -85,7 +60,7 @@ def read_predictions(
             f"{path}: {n_bad} score(s) in '{score_column}' are NaN, empty or not numbers "
             f"(keys {_examples(rows)}); fix or drop those rows"
         )
-    out = pd.DataFrame({"key": keys, "score": scores})
+    out = pd.DataFrame({"key": keys, "score": -scores if lower_is_better else scores})
     dup = out["key"].duplicated(keep=False)
     if dup.any():
         raise DataFileError(
@@ -93,6 +68,22 @@ def read_predictions(
             f"({_examples(out.loc[dup, 'key'].unique())}); keep one row per architecture"
         )
     return out
+
+
+# Kendall tau below this against the ground truth reads as a score of the wrong sign.
+INVERTED_SIGN_TAU = -0.3
+
+
+def inverted_sign_warning(result: dict, lower_is_better: bool) -> str | None:
+    """One line when the ranking looks upside down (a loss or rank read as higher-is-better)."""
+    tau = (result.get("metrics", {}).get("kendall_tau") or {}).get("value")
+    if tau is None or not np.isfinite(tau) or tau >= INVERTED_SIGN_TAU:
+        return None
+    if lower_is_better:
+        return (f"warning: Kendall tau {tau:.3f} against the ground truth with "
+                "--lower-is-better: is the score in fact higher-is-better? drop the flag")
+    return (f"warning: Kendall tau {tau:.3f} against the ground truth: is the score a loss or "
+            "a rank (lower is better)? pass --lower-is-better")
 
 
 def check_bootstrap_options(n_resamples: int, seed: int) -> None:

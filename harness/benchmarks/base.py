@@ -78,20 +78,31 @@ class GroundTruth:
         space = get_space(self.space)
         frame = self.frame
         n_distinct = int(frame["key"].map(space.canonical_key).nunique())
-        # Among tied rows (equivalent codes repeat results) name the canonical key, then the smallest.
+        # Among tied rows name the one with the lowest official index (NB-201 papers' choice);
+        # in a space without an index, the canonical key, then the smallest.
+        index = frame["key"].map(lambda k: space.official_index(space.parse(k)))
         is_canonical = frame["key"] == frame["key"].map(space.canonical_key)
-        order = frame.assign(_canon=~is_canonical).sort_values(["_canon", "key"], kind="stable")
+        order = frame.assign(_index=index.fillna(-1), _canon=~is_canonical).sort_values(
+            ["_index", "_canon", "key"], kind="stable")
         best = order.loc[order["accuracy"].idxmax()]
         worst = order.loc[order["accuracy"].idxmin()]
+
+        def row_facts(row, prefix: str) -> dict:
+            n_seeds = row.get("n_seeds")
+            return {f"{prefix}_key": str(row["key"]),
+                    f"{prefix}_index": None if row["_index"] < 0 else int(row["_index"]),
+                    f"{prefix}_accuracy": round(float(row["accuracy"]), 4),
+                    f"{prefix}_n_seeds": None if n_seeds is None or pd.isna(n_seeds)
+                    else int(n_seeds),
+                    f"{prefix}_ties": int((frame["accuracy"] == row["accuracy"]).sum())}
+
         return {
             "name": self.name,
             "space": self.space,
             "n_architectures": int(len(frame)),
             "n_distinct": n_distinct,
-            "best_key": str(best["key"]),
-            "best_accuracy": round(float(best["accuracy"]), 4),
-            "worst_key": str(worst["key"]),
-            "worst_accuracy": round(float(worst["accuracy"]), 4),
+            **row_facts(best, "best"),
+            **row_facts(worst, "worst"),
             "mean_accuracy": round(float(frame["accuracy"].mean()), 4),
             "dataset": str(best["dataset"]),
             "split": str(best["split"]),

@@ -36,6 +36,12 @@ def register(cli: click.Group) -> None:
     @click.argument("predictions", type=click.Path())
     @click.option("--benchmark", "-b", required=True, help="Ground-truth benchmark (nas-harness ls benchmarks).")
     @click.option("--key-column", default="key", show_default=True)
+    @click.option("--key-format", default="auto", show_default=True,
+                  help="How the keys are written: auto (only forms that cannot be confused) or "
+                       "a named format, e.g. naslib, pada, nni, nb201-index, macro-int "
+                       "(`nas-harness ls key-formats`).")
+    @click.option("--lower-is-better", is_flag=True,
+                  help="The score is a loss or a rank: lower is better (it is negated).")
     @click.option("--score-column", default=None,
                   help="Score column (default: 'score', else 'supernet_accuracy' as evaluate writes).")
     @click.option(
@@ -54,13 +60,15 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap (>= 0).")
     @data_dir_option
     @json_option
-    def correlate_cmd(predictions, benchmark, key_column, score_column, networks, metrics,
-                      intersect, n_resamples, seed, data_dir, as_json) -> None:
+    def correlate_cmd(predictions, benchmark, key_column, key_format, lower_is_better,
+                      score_column, networks, metrics, intersect, n_resamples, seed, data_dir,
+                      as_json) -> None:
         """Rank correlation of supernet scores in PREDICTIONS with a benchmark's ground truth."""
         from harness.analysis.correlate import (
             check_bootstrap_options,
             check_metric_names,
             correlate,
+            inverted_sign_warning,
             read_predictions,
         )
         from harness.benchmarks import BENCHMARKS, load_benchmark
@@ -69,11 +77,18 @@ def register(cli: click.Group) -> None:
         check_bootstrap_options(n_resamples, seed)
         spec = BENCHMARKS.get(benchmark)
         check_metric_names(list(metrics))
-        pred = read_predictions(predictions, spec.space, key_column, score_column)
+        pred = read_predictions(predictions, spec.space, key_column, score_column, key_format,
+                                lower_is_better)
         truth = load_benchmark(benchmark, data_dir)
         result = correlate(pred, truth, networks, list(metrics) or None, intersect, n_resamples,
                            seed, source=predictions, progress=BootstrapProgress(always=n_resamples >= 2000)).to_dict()
+        result["score_direction"] = "lower is better (negated)" if lower_is_better else \
+            "higher is better"
+        result["key_format"] = key_format
         if as_json:
             echo_json(result)
         else:
             click.echo(format_table(result))
+        warning = inverted_sign_warning(result, lower_is_better)
+        if warning:
+            click.echo(warning, err=True)

@@ -28,8 +28,11 @@ def register(cli: click.Group) -> None:
             echo_json(summary)
             return
         for field, value in summary.items():
-            if field != "recipe":
-                click.echo(f"{field:<16} {value}")
+            if field == "recipe":
+                continue
+            if value is None and field.endswith(("_index", "_n_seeds")):
+                value = "not in this space" if field.endswith("_index") else "not recorded in the file"
+            click.echo(f"{field:<16} {value}")
 
     @gt_group.command("fetch")
     @click.argument("name")

@@ -1,4 +1,4 @@
-"""`nas-harness ls [spaces|benchmarks|metrics|samplers|experiments]`."""
+"""`nas-harness ls [spaces|benchmarks|metrics|samplers|experiments|key-formats]`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 from harness.cli.options import json_option
 from harness.cli.output import echo_json
 
-KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments")
+KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "key-formats")
 
 
 def list_items(kind: str) -> list[dict]:
@@ -32,6 +32,13 @@ def list_items(kind: str) -> list[dict]:
             {"name": m.name, "higher_is_better": m.higher_is_better, "definition": m.definition}
             for m in list_metrics()
         ]
+    if kind == "key-formats":
+        from harness.spaces.formats import KEY_FORMATS
+
+        return [{"name": n, "space": KEY_FORMATS.get(n).space,
+                 "description": f"{KEY_FORMATS.get(n).space}: {KEY_FORMATS.get(n).description}"
+                                f" (order from {KEY_FORMATS.get(n).source})"}
+                for n in KEY_FORMATS]
     if kind == "experiments":
         from harness.experiments.spec import ORDER, get_experiment, runs_for
 
@@ -49,7 +56,7 @@ def register(cli: click.Group) -> None:
     @click.argument("kind", type=click.Choice(KINDS), required=False)
     @json_option
     def ls(kind: str | None, as_json: bool) -> None:
-        """List registered spaces, benchmarks, metrics and samplers."""
+        """List registered spaces, benchmarks, metrics, samplers, experiments and key formats."""
         kinds = [kind] if kind else list(KINDS)
         listing = {k: list_items(k) for k in kinds}
         if as_json:

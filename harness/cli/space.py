@@ -1,4 +1,4 @@
-"""`nas-harness space show NAME`."""
+"""`nas-harness space show NAME` and `nas-harness space convert FILE --from F --to G`."""
 
 from __future__ import annotations
 
@@ -65,3 +65,47 @@ def register(cli: click.Group) -> None:
         for field in ("name", "description", "size", "n_distinct", "enumerable", "n_positions"):
             click.echo(f"{field:<12} {summary[field]}")
         click.echo(f"{'choices':<12} {summary['choices'][0]} (position 0)")
+
+    @space_group.command("convert")
+    # A plain path: read_table refuses a folder or a binary file in one line.
+    @click.argument("file", type=click.Path())
+    @click.option("--from", "from_format", required=True,
+                  help="The keys' format now (`nas-harness ls key-formats`; auto: the space's "
+                       "own forms).")
+    @click.option("--to", "to_format", required=True, help="The format to write the keys in.")
+    @click.option("--space", "space_name", default=None,
+                  help="The search space (needed only with --from auto).")
+    @click.option("--key-column", default="key", show_default=True)
+    @click.option("--out", type=click.Path(), default=None,
+                  help="CSV to write (default: standard output).")
+    def convert(file: str, from_format: str, to_format: str, space_name: str | None,
+                key_column: str, out: str | None) -> None:
+        """Rewrite the keys of FILE (CSV, TSV, JSON, JSON lines, gzip) from one encoding to
+        another; every other column is kept. The output is CSV."""
+        from harness.errors import HarnessError
+        from harness.io import atomic_write_csv, check_writable
+        from harness.spaces.formats import FORMAT_AUTO, KEY_FORMATS, resolve_keys
+        from harness.tablefile import read_table
+
+        target = KEY_FORMATS.get(to_format)
+        if from_format != FORMAT_AUTO:
+            space_name = space_name or KEY_FORMATS.get(from_format).space
+        elif space_name is None:
+            space_name = target.space
+        if target.space != space_name:
+            raise HarnessError(f"--to {to_format} is a {target.space} format, but the keys are "
+                               f"{space_name} architectures; `nas-harness ls key-formats` lists "
+                               "each space's formats")
+        if out is not None:
+            check_writable(out)
+        frame = read_table(file, "file of architecture keys", key_column)
+        if key_column not in frame.columns:
+            raise HarnessError(f"{file}: no column '{key_column}' (found "
+                               f"{list(frame.columns)[:8]}); pass --key-column")
+        archs = resolve_keys(frame[key_column].tolist(), space_name, from_format, file)
+        frame[key_column] = [target.write(a) for a in archs]
+        if out is None:
+            click.echo(frame.to_csv(index=False), nl=False)
+        else:
+            atomic_write_csv(out, frame)
+            click.echo(f"{len(frame)} keys {from_format} -> {to_format}: {out}", err=True)

@@ -8,7 +8,6 @@ gets its class's numbers.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
@@ -17,17 +16,21 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from harness.errors import ArchKeyError, HarnessError
+from harness.errors import HarnessError
 from harness.io import atomic_write_csv, check_writable, dumps_strict, sha256_of
 from harness.nets.batchnorm import BN_MODES, bn_mode, recalibrate_bn  # noqa: F401  (re-exported)
 from harness.progress import Progress
 from harness.rundir import RunDir
 from harness.spaces import Arch, SearchSpace, get_space
+from harness.spaces.formats import resolve_keys
+from harness.tablefile import read_table
 from harness.train.trained import TrainedRun
 
 
-def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
-    """'all' | 'distinct' | 'sample:N' (N distinct, seeded) | a file of keys (CSV 'key' column or lines)."""
+def resolve_archs(space: SearchSpace, spec: str, seed: int = 0,
+                  key_format: str = "auto") -> list[Arch]:
+    """'all' | 'distinct' | 'sample:N' (N distinct, seeded) | a file of keys (a table with a
+    'key' column, or a .txt file of keys, one per line) read in `key_format`."""
     if spec in ("all", "distinct"):
         if not space.enumerable:
             raise HarnessError(f"space '{space.name}' is not enumerable; use --archs sample:N or a file")
@@ -50,37 +53,31 @@ def resolve_archs(space: SearchSpace, spec: str, seed: int = 0) -> list[Arch]:
     path = Path(spec)
     if not path.is_file():
         raise HarnessError(f"--archs {spec!r}: not 'all', 'distinct', 'sample:N' or an existing file")
-    what = "a CSV with a 'key' column or a text file of keys, one per line"
-    try:
-        raw = path.read_bytes()
-        if b"\0" in raw:
-            raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "NUL byte")
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not a text file; --archs needs {what}") from None
-    except OSError as exc:
-        raise HarnessError(f"{path}: cannot read ({exc.strerror or exc}); --archs needs {what}") \
-            from None
-    if path.suffix == ".csv":
+    what = ("a table with a 'key' column (CSV, TSV, JSON, JSON lines, gzip) or a .txt file of "
+            "keys, one per line")
+    if path.suffix in ("", ".txt"):
         try:
-            frame = pd.read_csv(io.StringIO(text), dtype={"key": str})
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-            raise HarnessError(f"{path}: malformed CSV ({str(exc).splitlines()[0]}); --archs "
-                               f"needs {what}") from None
-        if "key" not in frame.columns:
-            raise HarnessError(f"{path}: needs a 'key' column")
-        keys = frame["key"].dropna().tolist()
+            with open(path, "rb") as handle:
+                raw = handle.read()
+            if b"\0" in raw:
+                raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "NUL byte")
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HarnessError(f"{path}: not a text file; --archs needs {what}") from None
+        except OSError as exc:
+            raise HarnessError(f"{path}: cannot read ({exc.strerror or exc}); --archs needs "
+                               f"{what}") from None
+        keys = [line.strip() for line in text.splitlines()
+                if line.strip() and not line.startswith("#")]
     else:
-        keys = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        frame = read_table(path, "file of architecture keys")
+        if "key" not in frame.columns:
+            raise HarnessError(f"{path}: needs a 'key' column (found {list(frame.columns)[:8]}); "
+                               f"--archs needs {what}")
+        keys = frame["key"].dropna().tolist()
     if not keys:
         raise HarnessError(f"{path}: no architecture keys in the file")
-    archs = []
-    for line, key in enumerate(keys, 1):
-        try:
-            archs.append(space.parse(str(key)))
-        except ArchKeyError as exc:
-            raise ArchKeyError(f"{path}: key {line} ({str(key)[:40]!r}): {exc}") from None
-    return archs
+    return resolve_keys(keys, space.name, key_format, str(path))
 
 
 def _arch_outputs(model, arch: Arch, batches: list, bn_eval: str, recal_batches: list | None,
@@ -143,8 +140,11 @@ def correct_per_image(model, archs: list[Arch], batches: list, bn_eval: str = "b
 
 def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out: str | Path | None = None,
                  bn_eval: str | None = None, split: str | None = None, seed: int = 0,
-                 progress: bool = True, allow_unfinished: bool = False) -> pd.DataFrame:
-    """Score architectures with the run's last checkpoint; cached per (checkpoint, eval config).
+                 progress: bool = True, allow_unfinished: bool = False,
+                 key_format: str = "auto") -> pd.DataFrame:
+    """Score architectures with the run's last checkpoint (or its averaged last epochs, as its
+    config says); cached per (checkpoint, eval config). A file of `archs` is read in
+    `key_format`.
 
     Holds the run directory's lock; refuses a run whose checkpoint does not belong to its config,
     or an unfinished run unless `allow_unfinished`."""
@@ -155,7 +155,8 @@ def evaluate_run(run_dir: str | Path, archs: str | list[Arch] = "distinct", out:
         run = TrainedRun.open(rd, allow_unfinished=allow_unfinished)
         cfg = run.cfg
         space = get_space(cfg.space)
-        wanted = resolve_archs(space, archs, seed) if isinstance(archs, str) else list(archs)
+        wanted = resolve_archs(space, archs, seed, key_format) if isinstance(archs, str) \
+            else list(archs)
         bn_eval = bn_eval or cfg.bn_eval
         if bn_eval not in BN_MODES:
             raise HarnessError(f"unknown BN evaluation mode '{bn_eval}'; use {', '.join(BN_MODES)}")

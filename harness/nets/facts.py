@@ -21,6 +21,7 @@ def architecture_facts(space: SearchSpace, key: str, dataset: str | None = None,
                        max_members: int = 20) -> dict:
     """Keys, official index, equivalence class and cost of the architecture `key` names."""
     from harness.data.datasets import DATASETS
+    from harness.spaces.formats import formats_of
 
     arch = space.parse(key)
     dataset = dataset or default_dataset(space.name)
@@ -38,6 +39,7 @@ def architecture_facts(space: SearchSpace, key: str, dataset: str | None = None,
         "space": space.name,
         "key": space.key(arch),
         "forms": space.key_forms(arch),
+        "key_formats": {f.name: f.write(arch) for f in formats_of(space.name)},
         "official_index": space.official_index(arch),
         "class": {
             "size": len(members),

@@ -402,7 +402,7 @@ def c_train_unknown_layer(ctx):
 
 
 def c_train_probe_larger_than_split(ctx):
-    return train_args(ctx, "--sampler", "debiased", "--subset", 200)
+    return train_args(ctx, "--sampler", "debiased", "--subset", 200, "--batch-size", 32)
 
 
 def c_reproduce_seed_not_in_design(ctx):

@@ -90,23 +90,30 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
     cfg = resolve_config("pooling", "smoke", subset=256, resize=16, width_mult=0.25, epochs=2,
                          batch_size=32, steps_per_epoch=2, lr=1e30, grad_clip=None)
     run_dir = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match="non-finite") as raised:
         train_run(cfg, run_dir, progress=False)
     ckpt = run_dir / "checkpoints" / "last.pt"
     if ckpt.exists():  # diverged after the first epoch: the checkpoint holds finite weights
+        assert "last good checkpoint" in str(raised.value)
         state = load_checkpoint(ckpt)
         assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+    else:  # diverged before any checkpoint: it says so, and leaves nothing behind
+        assert "no checkpoint was written" in str(raised.value)
+        assert not run_dir.exists()
     assert not (run_dir / "done.json").exists()
     assert not list(run_dir.rglob("*.tmp"))
 
 
 def test_nan_loss_cli_is_one_line_exit_2(tmp_path):
     out = cli("train", "--space", "pooling", "--profile", "smoke", "--subset", "256", "--resize", "16",
-              "--width-mult", "0.25", "--epochs", "1", "--batch-size", "32", "--lr", "1e30",
-              "--steps-per-epoch", "3", "--quiet", "--out", tmp_path / "run", check=False)
+              "--width-mult", "0.25", "--epochs", "1", "--warmup-epochs", "0", "--batch-size",
+              "32", "--lr", "1e30", "--steps-per-epoch", "3", "--quiet", "--out", tmp_path / "run",
+              check=False)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "loss became" in out.stderr
     assert "Traceback" not in out.stderr
+    # diverged in its first epoch: no checkpoint to keep, so it says so and leaves nothing
+    assert "nothing is kept" in out.stderr and not (tmp_path / "run").exists()
 
 
 def test_unknown_sampler_and_profile_are_user_errors(tmp_path):

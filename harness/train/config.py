@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import subprocess
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -75,6 +76,9 @@ class RunConfig:
     # run as another machine's arithmetic would; 0 is the run itself.
     init_perturbation: int = 0
 
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self), default=list))
 
@@ -114,6 +118,98 @@ class RunConfig:
             if name in data:
                 data[name] = tuple(data[name])
         return cls(**data)
+
+
+# ---------------------------------------------------------------- ranges, checked once
+
+def _int(low: int, high: int | None = None, optional: bool = False):
+    def check(value) -> bool:
+        if value is None:
+            return optional
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False
+        return value >= low and (high is None or value <= high)
+
+    span = f"an integer from {low}" + (f" to {high}" if high is not None else " up")
+    return check, span + (" (or unset)" if optional else "")
+
+
+def _float(low: float, high: float | None = None, low_open: bool = False, optional: bool = False):
+    def check(value) -> bool:
+        if value is None:
+            return optional
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        above = value > low if low_open else value >= low
+        return above and (high is None or value <= high)
+
+    bound = f"{'greater than' if low_open else 'at least'} {low:g}"
+    return check, (f"a finite number {bound}" + (f" and at most {high:g}" if high is not None else "")
+                   + (" (or unset)" if optional else ""))
+
+
+def _choice(*values: str):
+    return (lambda value: value in values), "one of " + ", ".join(values)
+
+
+# What each field of a run config may hold. Checked when a config is made (CLI options, a
+# profile, config.json), so every command refuses a bad value the same way and before it
+# creates a folder or loads data. What depends on the machine (threads, device) or on the data
+# (batch size against the split) is checked by the trainer's `validate_run`.
+RANGES: dict[str, tuple] = {
+    "seed": _int(0, 2**32 - 1),
+    "subset": _int(100, optional=True),
+    "resize": _int(8, 1024, optional=True),
+    "width_mult": _float(0.0, 16.0, low_open=True),
+    "epochs": _int(1),
+    "warmup_epochs": _int(0),
+    "batch_size": _int(1),
+    "lr": _float(0.0, low_open=True),
+    "lr_schedule": _choice("cosine", "step", "constant"),
+    "momentum": _float(0.0, 1.0),
+    "weight_decay": _float(0.0),
+    "grad_clip": _float(0.0, low_open=True, optional=True),
+    "steps_per_epoch": _int(1, optional=True),
+    "bn_eval": _choice("batch", "recalibrate", "running"),
+    "bn_recalibration_batches": _int(1),
+    "eval_batch_size": _int(1),
+    "eval_images": _int(1, optional=True),
+    "eval_average_epochs": _int(0),
+    "probe_size": _int(1),
+    "num_threads": _int(1, optional=True),
+    "world_size": _int(1),
+    "init_perturbation": _int(0),
+}
+
+
+# Fields whose command-line option is not --<field-name>.
+OPTION_NAMES = {"num_threads": "--threads"}
+
+
+def cut_warmup(cfg: RunConfig) -> str | None:
+    """A note when resolve_config shortened the profile's warm-up to fit --epochs."""
+    profile_warmup = profile_overrides(cfg.profile, cfg.space).get("warmup_epochs")
+    if isinstance(profile_warmup, int) and cfg.warmup_epochs < profile_warmup \
+            and cfg.warmup_epochs == cfg.epochs:
+        return (f"note: warm-up cut to the run's {cfg.epochs} epoch(s) (the {cfg.profile} "
+                f"profile's is {profile_warmup}): the whole run is warm-up; pass --warmup-epochs "
+                "to choose")
+    return None
+
+
+def check_ranges(cfg: RunConfig) -> None:
+    """One line naming the field (and its option) that is out of range; cross-field rules last."""
+    for name, (ok, what) in RANGES.items():
+        value = getattr(cfg, name)
+        if not ok(value):
+            option = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+            raise HarnessError(f"{name} must be {what}, got {value!r} (option {option})")
+    if cfg.warmup_epochs > cfg.epochs:
+        raise HarnessError(f"warmup_epochs ({cfg.warmup_epochs}) is longer than the run's "
+                           f"{cfg.epochs} epochs; lower --warmup-epochs or raise --epochs")
+    if cfg.eval_average_epochs > cfg.epochs:
+        raise HarnessError(f"eval_average_epochs ({cfg.eval_average_epochs}) is more than the "
+                           f"run's {cfg.epochs} epochs")
 
 
 def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
@@ -178,6 +274,12 @@ def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
             values[key] = {**values[key], **value}
         else:
             values[key] = value
+    # A run shortened by --epochs alone keeps a warm-up that fits it (the caller says so, see
+    # `cut_warmup`); a --warmup-epochs longer than --epochs is refused by check_ranges.
+    if overrides.get("epochs") is not None and overrides.get("warmup_epochs") is None \
+            and isinstance(values.get("warmup_epochs"), int) \
+            and isinstance(values.get("epochs"), int) and values["warmup_epochs"] > values["epochs"]:
+        values["warmup_epochs"] = max(values["epochs"], 0)
     # The sampler's options, validated and with every default filled in: the hash names the run
     # that actually happens, and a typo fails here instead of changing the hash alone.
     from harness.samplers import resolve_sampler_options

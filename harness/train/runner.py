@@ -35,7 +35,7 @@ from harness.progress import Progress
 from harness.rundir import FollowerRunDir, RunDir
 from harness.train import distributed
 from harness.train.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
-from harness.train.config import RunConfig, config_differences, provenance
+from harness.train.config import RunConfig, config_differences, cut_warmup, provenance
 from harness.train.setup import RunSetup, build_run, epoch_generator, validate_run
 
 
@@ -133,18 +133,28 @@ def _train_run(cfg: RunConfig, run_dir, resume: bool, progress: bool,
                stop_after_steps: int | None, log, d: distributed.Dist) -> Path:
     rd = RunDir(run_dir) if d.is_main else FollowerRunDir(run_dir)
     created = not rd.path.exists()
+    try:
+        return _train_locked(rd, cfg, resume, progress, stop_after_steps, log, d)
+    except BaseException:
+        # A start that was refused or failed before its first checkpoint leaves nothing behind,
+        # not even the lock file: there is nothing to resume.
+        if created and d.is_main and not rd.has_checkpoint():
+            shutil.rmtree(rd.path, ignore_errors=True)
+        raise
+
+
+def _train_locked(rd, cfg: RunConfig, resume: bool, progress: bool,
+                  stop_after_steps: int | None, log, d: distributed.Dist) -> Path:
     with rd.lock():
         _test_pause(rd, "startup", d)
         cfg, from_checkpoint = _agree(d, rd, cfg, resume, log)
         cfg = cfg.replace(device=distributed.device_for(cfg.device, d))
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        try:
-            setup = build_run(cfg, d)
-        except HarnessError:
-            if created and not rd.has_config() and d.is_main:  # nothing left for a refused start
-                shutil.rmtree(rd.path, ignore_errors=True)
-            raise
+        setup = build_run(cfg, d)
+        note = cut_warmup(cfg)  # said once the run starts: a refused one prints its error only
+        if note and d.is_main and not from_checkpoint:
+            log(note)
         start_epoch, global_step = 0, 0
         if from_checkpoint:
             state = load_checkpoint(rd.checkpoint_path)
@@ -185,10 +195,12 @@ def _train_run(cfg: RunConfig, run_dir, resume: bool, progress: bool,
             setup.scheduler.step()
             bad = [n for n, p in setup.supernet.named_parameters() if not torch.isfinite(p).all()]
             if bad:
+                kept = (f"the last good checkpoint (epoch {epoch}) is kept in "
+                        f"{rd.checkpoint_path.parent}" if rd.has_checkpoint() else
+                        "no checkpoint was written before it, so nothing is kept")
                 raise TrainingDiverged(
                     f"weights became non-finite in epoch {epoch + 1} ({bad[0]}, {len(bad)} "
-                    f"tensors); the last good checkpoint is kept in {rd.checkpoint_path.parent}: "
-                    "lower --lr")
+                    f"tensors); {kept}: lower --lr")
             distributed.broadcast_buffers(d, setup.supernet)
             if d.is_main:
                 save_checkpoint(
@@ -308,10 +320,13 @@ def train_epoch(setup: RunSetup, cfg: RunConfig, epoch: int, global_step: int, r
                 # Under torchrun every rank stops; a rank whose own loss was finite says so.
                 became = (str(value) if not math.isfinite(value) else
                           f"non-finite on another rank (rank {setup.dist.rank}: {value:.4g})")
+                kept = (f"the last good checkpoint is kept in {rd.checkpoint_path.parent}"
+                        if rd.has_checkpoint() else
+                        "no checkpoint was written before it, so nothing is kept")
                 raise TrainingDiverged(
                     f"loss became {became} at epoch {epoch + 1}, step {global_step} "
-                    f"(architecture {setup.space.key(arch)}); the last good checkpoint is kept in "
-                    f"{rd.checkpoint_path.parent}: lower --lr or enable gradient clipping"
+                    f"(architecture {setup.space.key(arch)}); {kept}: lower --lr or enable "
+                    "gradient clipping"
                 )
             if sampler.weights_losses:
                 sampler.observe_batch(global_step, arch, positions, logits.detach(), y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,22 @@ def net_config(cfg: RunConfig, data: DataConfig) -> NetConfig:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise HarnessError(f"device '{name}' requested but CUDA is not available; pass --device cpu")
-    return torch.device(name)
+    """The torch device `name` names, refused in one line when it is not there (checked before
+    any data is loaded)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise HarnessError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise HarnessError(f"device '{name}' requested but CUDA is not available; pass "
+                               "--device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise HarnessError(f"device '{name}': this machine has {torch.cuda.device_count()} "
+                               "CUDA device(s)")
+    elif device.type != "cpu":
+        raise HarnessError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
+    return device
 
 
 @torch.no_grad()
@@ -142,6 +156,22 @@ def validate_run(cfg: RunConfig) -> None:
     sampler options and the tensors they name (on a CPU supernet, which costs no data). The
     runner calls this before it creates or locks the run directory."""
     resolve_device(cfg.device)
+    cores = os.cpu_count() or 1
+    if cfg.num_threads is not None and cfg.num_threads > cores:
+        raise HarnessError(f"num_threads {cfg.num_threads} is more than this machine's {cores} "
+                           f"cores; pass --threads {cores} or fewer")
+    if cfg.data_root is not None and Path(cfg.data_root).exists() \
+            and not Path(cfg.data_root).is_dir():
+        raise HarnessError(f"--data-root {cfg.data_root}: a file, not a folder; pass the "
+                           "folder that holds (or will hold) the dataset")
+    if cfg.benchmark is not None:
+        from harness.benchmarks import BENCHMARKS
+
+        bench_space = BENCHMARKS.get(cfg.benchmark).space
+        if bench_space != cfg.space:
+            raise HarnessError(f"benchmark '{cfg.benchmark}' ranks {bench_space} architectures, "
+                               f"not {cfg.space} ones; pass a {cfg.space} benchmark "
+                               "(nas-harness ls benchmarks)")
     space = get_space(cfg.space)
     data = data_config(cfg)
     ncfg = net_config(cfg, data)
@@ -149,9 +179,6 @@ def validate_run(cfg: RunConfig) -> None:
                             **cfg.sampler_options)
     if cfg.probe_size < 1:
         raise HarnessError(f"probe_size must be at least 1, got {cfg.probe_size}")
-    if not 0 <= cfg.eval_average_epochs <= cfg.epochs:
-        raise HarnessError(f"eval_average_epochs must be between 0 and the run's {cfg.epochs} "
-                           f"epochs, got {cfg.eval_average_epochs}")
     validate_data_parallel(cfg, sampler)
     sampler.attach(init_supernet(cfg.space, ncfg, cfg.seed), None, F.cross_entropy)
 
@@ -183,6 +210,10 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
         distributed.barrier(d)  # rank 0 reads (or downloads) the dataset first, alone
     train_set = load_split(data, "supernet-train", cfg.seed)
     val_set = load_split(data, "supernet-val", cfg.seed)
+    if len(train_set) < cfg.batch_size:
+        raise HarnessError(f"batch_size {cfg.batch_size} is more than the {len(train_set)} "
+                           "supernet-train images, so an epoch has no full batch; pass a smaller "
+                           "--batch-size or a larger --subset")
     if d.enabled and d.is_main:
         distributed.barrier(d)
     if device.type == "cuda" and isinstance(train_set, TensorImageDataset):

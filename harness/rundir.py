@@ -49,6 +49,16 @@ class RunDirLocked(HarnessError):
                          "or stop it, then rerun")
 
 
+def _text_lines(path: Path, what: str) -> list[str]:
+    """The file's non-empty lines; one line of error when it is not UTF-8 text."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: the {what} is not text; the file is corrupt: delete the run "
+                           "directory and retrain") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
         if path.suffix == ".gz":
@@ -290,11 +300,18 @@ class RunDir:
         if not self.log_path.is_file():
             return []
         out = []
-        for line in self.log_path.read_text().splitlines():
+        lines = _text_lines(self.log_path, "training log")
+        for number, line in enumerate(lines, start=1):
             try:
-                out.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a line cut by a kill
+                if number == len(lines) and line.lstrip().startswith("{"):
+                    continue  # the last line, cut by a kill
+                record = None
+            if not isinstance(record, dict):
+                raise HarnessError(f"{self.log_path}: line {number} is not a log record; the log "
+                                   "is corrupt: delete the run directory and retrain")
+            out.append(record)
         return out
 
     def truncate_log(self, after_epoch: int | None) -> None:

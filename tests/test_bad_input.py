@@ -489,6 +489,156 @@ CASES = [
 ]
 
 
+# ---------------------------------------------------------------- every option, at the edge
+# Issue 20's battery: each bad value of a run option is refused by RunConfig or the trainer's
+# validate_run before any folder exists; path options that name a file where a folder is meant
+# (or the reverse) are one line, not click's usage block; damaged run files are refused.
+
+
+def train_option(*extra):
+    def setup(ctx):
+        return train_args(ctx, "--warmup-epochs", 0, *extra)
+    return setup
+
+
+def afile(ctx) -> Path:
+    return write(ctx.tmp / "afile", "not a folder")
+
+
+def c_train_out_is_a_file(ctx):
+    return ["train", "--space", "pooling", "--out", afile(ctx)]
+
+
+def c_train_data_root_is_a_file(ctx):
+    return train_args(ctx, "--warmup-epochs", 0, "--data-root", afile(ctx))
+
+
+def c_train_threads_beyond_cores(ctx):
+    return train_args(ctx, "--warmup-epochs", 0, "--threads", (os.cpu_count() or 1) + 1)
+
+
+def c_correlate_data_dir_is_a_file(ctx):
+    return ["correlate", pooling_predictions(ctx), "-b", "pooling-fmnist", "--data-dir", afile(ctx)]
+
+
+def c_report_out_is_a_file(ctx):
+    return ["report", "--profile", "smoke", "--out", afile(ctx)]
+
+
+def c_reproduce_out_is_a_file(ctx):
+    return ["reproduce", "table3", "--out", afile(ctx), "--runs-dir", ctx.tmp / "runs"]
+
+
+def c_reproduce_runs_dir_is_a_file(ctx):
+    return ["reproduce", "table3", "--runs-dir", afile(ctx), "--out", ctx.tmp / "out"]
+
+
+def c_evaluate_out_is_a_folder(ctx):
+    return ["evaluate", ctx.run_dir(), "--out", ctx.tmp, "--quiet"]
+
+
+def c_plan_metric_typo(ctx):
+    return ["plan", "table3", "--profile", "cpu", "--effect", 0.05, "--metric", "kendal"]
+
+
+def c_evaluate_garbage_done(ctx):
+    run = ctx.run_dir()
+    write(run / "done.json", "garbage{")
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+
+
+def c_evaluate_other_runs_done(ctx):
+    run = ctx.run_dir()
+    write(run / "done.json", json.dumps({"epochs": 1, "config_hash": "0123456789ab"}))
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+
+
+def c_evaluate_garbage_cache(ctx):
+    from harness.evaluate.supernet_eval import eval_cache
+    from harness.train.trained import TrainedRun
+
+    run = ctx.run_dir()
+    path, _ = eval_cache(TrainedRun.open(run))
+    write(path, "garbage\n" + json.dumps({"key": "0000100100", "supernet_accuracy": 1.0}) + "\n")
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+
+
+def c_runs_show_garbage_log(ctx):
+    run = ctx.run_dir()
+    write(run / "log.jsonl", "garbage\n{\n")
+    return ["runs", "show", run]
+
+
+def c_check_other_profile(ctx):
+    results = results_dir(ctx, GOOD_SUMMARY)
+    write(results / "runs.json", json.dumps([{"profile": "cpu", "label": "pooling/uniform"}]))
+    baseline = write(ctx.tmp / "baseline.json", json.dumps({"format": 2, "profile": "smoke",
+        "metrics": {"table3/pooling/uniform/kendall": {"per_seed": [0.4, 0.41, 0.39]}}}))
+    return ["check", "--baseline", baseline, "--results", results]
+
+
+def c_correlate_key_format_of_another_space(ctx):
+    return ["correlate", pooling_predictions(ctx), "-b", "pooling-fmnist", "--key-format", "naslib"]
+
+
+def c_correlate_ambiguous_integer_lists(ctx):
+    keys = [f"[{i % 5}, 1, 2, 3, 4, 0]" for i in range(5)]
+    path = write(ctx.tmp / "genes.csv", "key;score\n" + "\n".join(
+        f"{k};{i}" for i, k in enumerate(keys)) + "\n")
+    return ["correlate", path, "-b", "nb201-cifar10"]
+
+
+def c_space_convert_unknown_format(ctx):
+    return ["space", "convert", pooling_predictions(ctx), "--from", "pooling", "--to", "naslb",
+            "--out", ctx.tmp / "out"]
+
+
+OPTION_CASES = [
+    ("train-epochs-0", train_option("--epochs", 0), ["epochs must be", "--epochs"]),
+    ("train-epochs-negative", train_option("--epochs", -1), ["epochs must be"]),
+    ("train-warmup-beyond-epochs", train_option("--epochs", 2, "--warmup-epochs", 5),
+     ["warmup_epochs (5)", "--warmup-epochs"]),
+    ("train-steps-per-epoch-0", train_option("--steps-per-epoch", 0), ["--steps-per-epoch"]),
+    ("train-threads-0", train_option("--threads", 0), ["num_threads", "--threads"]),
+    ("train-threads-beyond-cores", c_train_threads_beyond_cores, ["cores"]),
+    ("train-benchmark-of-another-space", train_option("--benchmark", "nb-macro"),
+     ["ranks nb-macro architectures"]),
+    ("train-data-root-is-a-file", c_train_data_root_is_a_file, ["--data-root", "not a folder"]),
+    ("train-lr-negative", train_option("--lr", -1), ["lr must be"]),
+    ("train-lr-nan", train_option("--lr", "nan"), ["lr must be", "nan"]),
+    ("train-seed-huge", train_option("--seed", 2**70), ["seed must be"]),
+    ("train-seed-negative", train_option("--seed", -1), ["seed must be"]),
+    ("train-batch-size-0", train_option("--batch-size", 0), ["batch_size must be"]),
+    ("train-batch-beyond-the-data", train_option("--batch-size", 100000),
+     ["batch_size 100000", "supernet-train images"]),
+    ("train-subset-5", train_option("--subset", 5), ["subset must be"]),
+    ("train-width-0", train_option("--width-mult", 0), ["width_mult must be"]),
+    ("train-width-negative", train_option("--width-mult", -1), ["width_mult must be"]),
+    ("train-resize-huge", train_option("--resize", 100000), ["resize must be"]),
+    ("train-weight-decay-negative", train_option("--weight-decay", -1), ["weight_decay must be"]),
+    ("train-device-bogus", train_option("--device", "bogus"), ["unknown device 'bogus'"]),
+    ("train-out-is-a-file", c_train_out_is_a_file, ["--out", "is a file"]),
+    ("correlate-data-dir-is-a-file", c_correlate_data_dir_is_a_file, ["--data-dir", "is a file"]),
+    ("report-out-is-a-file", c_report_out_is_a_file, ["--out", "is a file"]),
+    ("reproduce-out-is-a-file", c_reproduce_out_is_a_file, ["--out", "is a file"]),
+    ("reproduce-runs-dir-is-a-file", c_reproduce_runs_dir_is_a_file, ["--runs-dir", "is a file"]),
+    ("evaluate-out-is-a-folder", c_evaluate_out_is_a_folder, ["--out", "is a directory"]),
+    ("plan-metric-typo", c_plan_metric_typo, ["did you mean 'kendall_tau'"]),
+    ("evaluate-garbage-done-marker", c_evaluate_garbage_done, ["done.json", "unreadable"]),
+    ("evaluate-another-runs-done-marker", c_evaluate_other_runs_done, ["not this run's done"]),
+    ("evaluate-garbage-cache", c_evaluate_garbage_cache, ["line 1", "cache is corrupt"]),
+    ("runs-show-garbage-log", c_runs_show_garbage_log, ["log.jsonl", "line 1"]),
+    ("check-baseline-of-another-profile", c_check_other_profile, ["cpu profile", "smoke baseline"]),
+    ("correlate-key-format-of-another-space", c_correlate_key_format_of_another_space,
+     ["naslib is a nb201 format"]),
+    ("correlate-ambiguous-integer-lists", c_correlate_ambiguous_integer_lists,
+     ["naslib", "pada"]),
+    ("space-convert-unknown-format", c_space_convert_unknown_format, ["did you mean 'naslib'"]),
+]
+CASES += [(case_id, setup, fragments, "out", "cli", ())
+          for case_id, setup, fragments in OPTION_CASES]
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     """A finished one-step pooling run, trained once (in a subprocess: torch state stays apart)."""
@@ -544,7 +694,7 @@ def test_bad_input(setup, fragments, out, how, tmp_path, monkeypatch, data_dir, 
 
 def test_case_count():
     # The table above; the report of this change quotes the number.
-    assert len(CASES) == 47
+    assert len(CASES) == 47 + len(OPTION_CASES) == 82
     assert len({case[0] for case in CASES}) == len(CASES)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import json_option
+from harness.cli.options import PathOption, json_option
 from harness.cli.output import echo_json, json_safe
 
 
@@ -35,7 +35,7 @@ def _test_line(label: str, t: dict | None) -> str:
 
 def register(cli: click.Group) -> None:
     @cli.command("audit")
-    @click.argument("run_dir", type=click.Path(file_okay=False))
+    @click.argument("run_dir", type=PathOption(file_okay=False))
     @json_option
     def audit(run_dir: str, as_json: bool) -> None:
         """The sampler's realised draws against uniform sampling and against its design."""

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import PathOption
+
 
 def register(cli: click.Group) -> None:
     @cli.command("check")
     # Plain paths: a folder for --baseline or a file for --results is refused in one line.
-    @click.option("--baseline", type=click.Path(), required=True)
-    @click.option("--results", type=click.Path(), default=None,
+    @click.option("--baseline", type=PathOption(), required=True)
+    @click.option("--results", type=PathOption(), default=None,
                   help="Report folder with summary.json (default: runs/reports/<baseline "
                        "profile>).")
     @click.option("--update", is_flag=True,

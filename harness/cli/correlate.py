@@ -6,8 +6,8 @@ import math
 
 import click
 
-from harness.cli.options import data_dir_option, json_option
-from harness.cli.output import BootstrapProgress, echo_json
+from harness.cli.options import PathOption, data_dir_option, json_option
+from harness.cli.output import BootstrapProgress, echo_json, emit
 
 
 def format_table(result: dict) -> str:
@@ -33,7 +33,7 @@ def register(cli: click.Group) -> None:
     @cli.command("correlate")
     # A plain path: a folder, a binary or an unreadable file is refused in one line by
     # read_predictions (click's own check would print a usage block).
-    @click.argument("predictions", type=click.Path())
+    @click.argument("predictions", type=PathOption())
     @click.option("--benchmark", "-b", required=True, help="Ground-truth benchmark (nas-harness ls benchmarks).")
     @click.option("--key-column", default="key", show_default=True)
     @click.option("--key-format", default="auto", show_default=True,
@@ -88,7 +88,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json(result)
         else:
-            click.echo(format_table(result))
+            emit(format_table(result))
         warning = inverted_sign_warning(result, lower_is_better)
         if warning:
             click.echo(warning, err=True)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
+from harness.cli.options import PathOption
+
 
 def register(cli: click.Group) -> None:
     @cli.command("evaluate")
-    @click.argument("run_dir", type=click.Path(file_okay=False))
+    @click.argument("run_dir", type=PathOption(file_okay=False))
     @click.option("--archs", default="distinct", show_default=True,
                   help="all | distinct | sample:N | FILE of keys (a table with a 'key' column, or "
                        "a .txt file of keys, one per line).")
     @click.option("--key-format", default="auto", show_default=True,
                   help="How FILE's keys are written (`nas-harness ls key-formats`).")
-    @click.option("--out", "out", type=click.Path(dir_okay=False), required=True)
+    @click.option("--out", "out", type=PathOption(dir_okay=False), required=True)
     @click.option("--bn-eval", type=click.Choice(["batch", "recalibrate", "running"]), default=None,
                   help="Override the run's BN evaluation mode.")
     @click.option("--split", default=None, help="Evaluation split (default: the run's, supernet-val).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option, json_option, parse_seeds
+from harness.cli.options import PathOption, data_dir_option, json_option, parse_seeds
 from harness.cli.output import echo_json
 
 
@@ -53,7 +53,7 @@ def register(cli: click.Group) -> None:
 
     @gt_group.command("convert")
     @click.argument("kind", type=click.Choice(["nb201"]))
-    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.argument("file", type=PathOption(dir_okay=False))
     @data_dir_option
     def convert(kind: str, file: str, data_dir: str | None) -> None:
         """Convert the official NAS-Bench-201 file (a pickle: only a file you trust) to compact tables."""
@@ -72,7 +72,7 @@ def register(cli: click.Group) -> None:
     @gt_group.command("export")
     @click.argument("name")
     @click.option("--column", default="accuracy", show_default=True, help="Column to export as 'score'.")
-    @click.option("--out", "out", type=click.Path(), required=True, help="CSV file to write.")
+    @click.option("--out", "out", type=PathOption(), required=True, help="CSV file to write.")
     @data_dir_option
     def export(name: str, column: str, out: str, data_dir: str | None) -> None:
         """Write key,score from a benchmark column (e.g. pooling's published_M1_avg) as predictions."""
@@ -102,7 +102,7 @@ def register_train(gt_group: click.Group) -> None:
                   help="all | distinct | stratified:N | sample:N | FILE of keys.")
     @click.option("--seeds", default="0,1", show_default=True, help="Comma-separated training seeds.")
     @click.option("--name", required=True, help="Table name, e.g. pooling-fmnist.")
-    @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+    @click.option("--out", "out", type=PathOption(file_okay=False), required=True,
                   help="Folder for NAME.csv, NAME.json and NAME.runs.jsonl.")
     @click.option("--subset", type=int, default=10000, show_default=True)
     @click.option("--test-subset", type=int, default=None)

@@ -9,7 +9,8 @@ Exit codes (also in the README):
 * 3: an internal error, a bug: any other exception escaping a command; its traceback is printed,
   then one line asking for a report;
 * 130: interrupted (Ctrl-C), quietly;
-* 141: the output pipe was closed by its reader (e.g. `| head`), quietly.
+* 141: the output pipe was closed by its reader (e.g. `| head`), quietly;
+* 143: terminated (SIGTERM, e.g. `kill` or a scheduler), with one line saying what is kept.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that `finally` blocks and atomic writes unwind
+    (a BaseException: no `except Exception` swallows it)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
 
 
 def _silence_stdout() -> None:
@@ -69,6 +80,11 @@ class HarnessGroup(click.Group):
             raise  # usage errors (exit 2), explicit exits, click's own aborts
         except KeyboardInterrupt:
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Terminated:
+            click.echo("terminated (SIGTERM): files are only ever replaced whole, so what was "
+                       "written before stays; a training run resumes from its last checkpoint "
+                       "with --resume", err=True)
+            raise click.exceptions.Exit(EXIT_TERMINATED) from None
         except BrokenPipeError:  # the reader went away (`nas-harness ls | head -1`): not a bug
             _silence_stdout()
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
@@ -84,7 +100,7 @@ def cli() -> None:
     """Train weight-sharing supernets under different samplers and score their rankings.
 
     Exit codes: 0 ok, 1 `check` found a regression, 2 a user error (one line saying what to do),
-    3 an internal error (please report it), 130 interrupted.
+    3 an internal error (please report it), 130 interrupted, 143 terminated (SIGTERM).
     """
 
 
@@ -116,10 +132,15 @@ _register_commands()
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(prog_name="nas-harness")
     except KeyboardInterrupt:  # outside a command (e.g. while parsing): still quiet
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
 
 
 if __name__ == "__main__":

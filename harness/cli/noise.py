@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option, json_option, parse_seeds
+from harness.cli.options import PathOption, data_dir_option, json_option, parse_seeds
 from harness.cli.output import echo_json
 from harness.errors import HarnessError
 from harness.experiments.noise import EVAL_OPTIONS
@@ -88,11 +88,11 @@ def register(cli: click.Group) -> None:
                        "over the last epochs' checkpoints).")
     @click.option("--short/--no-short", default=True, show_default=True,
                   help="Also measure runs half as long (the 'more seeds of shorter runs' option).")
-    @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
+    @click.option("--runs-dir", type=PathOption(file_okay=False), default="runs",
                   show_default=True, help="Cache of run directories (shared with reproduce).")
-    @click.option("--out", type=click.Path(dir_okay=False), default=None,
+    @click.option("--out", type=PathOption(dir_okay=False), default=None,
                   help="Also write the study as JSON to this file.")
-    @click.option("--as-reproduction", "as_reproduction", type=click.Path(file_okay=False),
+    @click.option("--as-reproduction", "as_reproduction", type=PathOption(file_okay=False),
                   default=None,
                   help="Also write the unperturbed runs' Kendall (Table 3's uniform runs, "
                        "trained here) as a reproduction folder that `check` reads.")

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import click
 
+from harness.errors import HarnessError
+
+
+class PathOption(click.Path):
+    """click.Path whose refusals (a file where a folder is expected, or the reverse) are one
+    `error:` line with exit 2, as every other bad input, not click's usage block."""
+
+    def fail(self, message, param=None, ctx=None):
+        name = param.opts[0] if param is not None and getattr(param, "opts", None) else "path"
+        what = "a folder" if not self.file_okay else "a file" if not self.dir_okay else "a path"
+        raise HarnessError(f"{name}: {message.rstrip('.')}; pass {what}")
+
+
 data_dir_option = click.option(
     "--data-dir",
-    type=click.Path(file_okay=False),
+    type=PathOption(file_okay=False),
     default=None,
     help="Ground-truth data directory (default: $HARNESS_DATA_DIR, then the user cache).",
 )
@@ -15,8 +28,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
     """'0,1,2' or '0-7' (or a mix) -> distinct seeds in order; one clear error otherwise."""
-    from harness.errors import HarnessError
-
     seeds: list[int] = []
     try:
         for part in (p.strip() for p in text.split(",")):

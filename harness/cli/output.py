@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import os
 import sys
 import time
 
 import click
 
+from harness.errors import WriteError
 from harness.io import dumps_strict, json_safe
 
-__all__ = ["BootstrapProgress", "echo_json", "json_safe"]
+__all__ = ["BootstrapProgress", "echo_json", "emit", "json_safe"]
+
+# Errors of a write that stopped short: the disk is full, or a file size limit was reached.
+_OUT_OF_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def emit(text: str) -> None:
+    """`text` and a newline on standard output, failing in one line when the write stops short.
+
+    Python's buffered writer can lose the error of a short write (`ulimit -f`, a full disk) and
+    exit 0 with a truncated file: this writes the bytes itself and checks every write."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        click.echo(text)  # not a real file (a test runner's buffer)
+        return
+    sys.stdout.flush()
+    view = memoryview((text + "\n").encode("utf-8"))
+    while view:
+        try:
+            written = os.write(fd, view)
+        except OSError as exc:
+            if exc.errno in _OUT_OF_ROOM:
+                raise WriteError(f"cannot write the output ({exc.strerror}): what was written is "
+                                 "incomplete; free space or raise the file size limit and run "
+                                 "again") from None
+            raise
+        view = view[written:]
 
 
 def echo_json(obj) -> None:
     """Print strict JSON (no NaN or Infinity: null instead)."""
-    click.echo(dumps_strict(obj, indent=2, sort_keys=False))
+    emit(dumps_strict(obj, indent=2, sort_keys=False))
 
 
 def _duration(seconds: float) -> str:

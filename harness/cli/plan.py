@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import json_option
+from harness.cli.options import PathOption, json_option
 from harness.cli.output import echo_json
 
 
@@ -18,15 +18,17 @@ def register(cli: click.Group) -> None:
     @click.option("--effect", type=float, required=True,
                   help="The gap to detect, in the metric's units (e.g. 0.1 of Kendall tau).")
     @click.option("--metric", default="kendall_tau", show_default=True)
-    @click.option("--results", type=click.Path(file_okay=False), default=None,
+    @click.option("--results", type=PathOption(file_okay=False), default=None,
                   help="Reproduction folder with runs.json (default: reports/<profile>).")
     @json_option
     def plan(experiment, profile, effect, metric, results, as_json) -> None:
         """From measured spreads: seeds per arm for 80% power to detect --effect, and their cost."""
+        from harness.analysis.metrics import get_metric
         from harness.experiments.plan import plan as make_plan
         from harness.experiments.spec import get_experiment
 
         get_experiment(experiment)
+        get_metric(metric)  # a typo is refused with "did you mean", before any file is read
         out = make_plan(experiment, profile, effect, Path(results or Path("reports") / profile),
                         metric)
         if as_json:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import PathOption
+
 
 def register(cli: click.Group) -> None:
     @cli.command("report")
     @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
                   show_default=True)
-    @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+    @click.option("--out", "out", type=PathOption(file_okay=False), default=None,
                   help="Report folder (default: runs/reports/<profile>, ignored by git; a committed "
                        "report is written with an explicit --out reports/<profile> from a clean "
                        "commit).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option, parse_seeds
+from harness.cli.options import PathOption, data_dir_option, parse_seeds
 
 
 def register(cli: click.Group) -> None:
@@ -16,16 +16,16 @@ def register(cli: click.Group) -> None:
     @click.argument("targets", nargs=-1, required=True, metavar="EXPERIMENT...|all")
     @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
                   show_default=True)
-    @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+    @click.option("--out", "out", type=PathOption(file_okay=False), default=None,
                   help="Report folder (default: runs/reports/<profile>, ignored by git; the committed "
                        "reports/<profile> only from a clean commit).")
-    @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+    @click.option("--runs-dir", type=PathOption(file_okay=False), default="runs", show_default=True,
                   help="Cache of run directories, keyed by config hash.")
     @click.option("--threads", type=int, default=None,
                   help="torch CPU threads per run (cpu profile: 1; CPU results differ in the "
                        "last digits with the thread count, which is outside the config hash).")
     @click.option("--device", default=None, help="Override the profile's device (cpu, cuda).")
-    @click.option("--data-root", default=None, type=click.Path(file_okay=False),
+    @click.option("--data-root", default=None, type=PathOption(file_okay=False),
                   help="Dataset folder (default: Debian's Fashion-MNIST folder, else the user "
                        "cache; Fashion-MNIST is downloaded there when missing).")
     @click.option("--seeds", default=None,
@@ -50,7 +50,7 @@ def register(cli: click.Group) -> None:
                        "with --no-wait).")
     @click.option("--no-wait", is_flag=True,
                   help="Submit and return; the same command later collects the results.")
-    @click.option("--from-archive", "from_archive", type=click.Path(file_okay=False),
+    @click.option("--from-archive", "from_archive", type=PathOption(file_okay=False),
                   default=None,
                   help="Rebuild the tables from the runs archived in this report folder (e.g. "
                        "reports/cpu) with the current code; nothing is trained or evaluated.")

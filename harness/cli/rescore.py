@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import data_dir_option
+from harness.cli.options import PathOption, data_dir_option
 
 
 def register(cli: click.Group) -> None:
     @cli.command("rescore")
-    @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-    @click.option("--out", type=click.Path(file_okay=False), required=True,
+    @click.argument("run_dirs", nargs=-1, required=True, type=PathOption(file_okay=False))
+    @click.option("--out", type=PathOption(file_okay=False), required=True,
                   help="Reproduction folder to write (summary.json, runs.json, environment.json).")
     @click.option("--bn-eval", type=click.Choice(["batch", "recalibrate", "running"]),
                   default=None, help="BatchNorm mode to score with (default: each run's own).")

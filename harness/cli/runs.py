@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import json_option
+from harness.cli.options import PathOption, json_option
 from harness.cli.output import echo_json
 
 
@@ -22,7 +22,7 @@ def register(cli: click.Group) -> None:
         """Browse run directories (through the run-directory owner, harness.rundir)."""
 
     @runs.command("list")
-    @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs",
+    @click.option("--runs-dir", type=PathOption(file_okay=False), default="runs",
                   show_default=True, help="Folder searched for run directories.")
     @json_option
     def list_runs(runs_dir: str, as_json: bool) -> None:
@@ -45,7 +45,7 @@ def register(cli: click.Group) -> None:
                        f"{_cell(r.get('kendall_tau')):>8}  {r['run']}")
 
     @runs.command("show")
-    @click.argument("run_dir", type=click.Path(file_okay=False))
+    @click.argument("run_dir", type=PathOption(file_okay=False))
     @json_option
     def show(run_dir: str, as_json: bool) -> None:
         """A run's config, state, last log line, audit verdict and results."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import data_dir_option, json_option
+from harness.cli.options import PathOption, data_dir_option, json_option
 from harness.cli.output import echo_json
 
 
@@ -68,7 +68,7 @@ def register(cli: click.Group) -> None:
 
     @space_group.command("convert")
     # A plain path: read_table refuses a folder or a binary file in one line.
-    @click.argument("file", type=click.Path())
+    @click.argument("file", type=PathOption())
     @click.option("--from", "from_format", required=True,
                   help="The keys' format now (`nas-harness ls key-formats`; auto: the space's "
                        "own forms).")
@@ -76,7 +76,7 @@ def register(cli: click.Group) -> None:
     @click.option("--space", "space_name", default=None,
                   help="The search space (needed only with --from auto).")
     @click.option("--key-column", default="key", show_default=True)
-    @click.option("--out", type=click.Path(), default=None,
+    @click.option("--out", type=PathOption(), default=None,
                   help="CSV to write (default: standard output).")
     def convert(file: str, from_format: str, to_format: str, space_name: str | None,
                 key_column: str, out: str | None) -> None:

@@ -7,6 +7,8 @@ import os
 
 import click
 
+from harness.cli.options import PathOption
+
 
 def parse_options(pairs: tuple[str, ...], what: str) -> dict:
     """KEY=VALUE pairs, VALUE parsed as JSON when it can be (numbers, true/false, lists)."""
@@ -34,7 +36,7 @@ def register(cli: click.Group) -> None:
     @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
                   show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Run directory.")
+    @click.option("--out", "out", type=PathOption(file_okay=False), required=True, help="Run directory.")
     @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
     @click.option("--dataset", default=None)
     @click.option("--data-root", default=None, help="Dataset folder.")

@@ -227,10 +227,21 @@ def read_cache(path: Path) -> dict[str, dict]:
     cache: dict[str, dict] = {}
     if not path.is_file():
         return cache
-    for line in path.read_text().splitlines():
+    fix = "delete it and the scores are computed again"
+    try:
+        lines = [line for line in path.read_bytes().decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: the evaluation cache is not text; {fix}") from None
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by a kill: evaluated again
+            if number == len(lines) and line.lstrip().startswith("{"):
+                continue  # the last line, cut by a kill: evaluated again
+            record = None
+        if not (isinstance(record, dict) and isinstance(record.get("key"), str)
+                and isinstance(record.get("supernet_accuracy"), (int, float))):
+            raise HarnessError(f"{path}: line {number} is not an evaluation record; the cache is "
+                               f"corrupt: {fix}")
         cache[record["key"]] = record
     return cache

@@ -41,7 +41,14 @@ class TrainedRun:
             raise HarnessError(f"{rd.checkpoint_path}: belongs to config {state.get('config_hash')}"
                                f", not to {cfg.hash()} in {rd.CONFIG}; the directory mixes two "
                                "runs: delete it and retrain")
-        finished = rd.is_done() and int(state["epoch"]) + 1 >= cfg.epochs
+        done = rd.read_done()  # a garbled done marker is refused, never taken as "finished"
+        if done is not None and (not isinstance(done, dict)
+                                 or done.get("config_hash") not in (None, cfg.hash())):
+            raise HarnessError(f"{rd.done_path}: not this run's done marker (config "
+                               f"{done.get('config_hash') if isinstance(done, dict) else done!r}, "
+                               f"not {cfg.hash()}); delete it and resume the run with "
+                               "nas-harness train ... --resume")
+        finished = done is not None and int(state["epoch"]) + 1 >= cfg.epochs
         if not finished and not allow_unfinished:
             raise HarnessError(f"{rd.path}: the run has not finished (epoch {int(state['epoch']) + 1}"
                                f" of {cfg.epochs}); resume it with nas-harness train --resume, or "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ import scipy.stats
 from click.testing import CliRunner
 
 from harness.cli.main import cli
+
+REPO_RUNS = Path(__file__).resolve().parents[1] / "reports" / "cpu" / "runs"
 
 
 def run(*args, ok=True):
@@ -396,3 +399,23 @@ def test_parse_seeds_rejects_with_one_clear_error(text):
 
     with pytest.raises(HarnessError, match="--seeds"):
         parse_seeds(text)
+
+
+def test_runs_show_prints_plain_text_not_python_reprs():
+    archived = REPO_RUNS / "pooling-uniform-s0-c23e360ac1bf"
+    if not archived.is_dir():
+        archived = next(REPO_RUNS.iterdir())
+    text = run("runs", "show", archived).output
+    for repr_only in ("None", "True", "False", "{'", "['"):
+        assert repr_only not in text, (repr_only, text)
+    assert "last log line: epoch" in text
+    assert json.loads(run("runs", "show", archived, "--json").stdout)["config"]["seed"] == 0
+
+
+def test_correlate_names_the_k_of_each_top_k_metric(tmp_path, data_dir):
+    frame = pd.read_csv(REPO_RUNS.parents[2] / "benchmarks_data" / "pooling-fmnist" /
+                        "pooling-fmnist.csv", dtype={"key": str})
+    pd.DataFrame({"key": frame["key"], "score": frame["accuracy"]}).to_csv(tmp_path / "p.csv",
+                                                                          index=False)
+    text = run("correlate", tmp_path / "p.csv", "-b", "pooling-fmnist", "--bootstrap", 0).output
+    assert "kd_at_top_5pct (K=2 of 36)" in text and "p_at_top_20pct (K=8 of 36)" in text

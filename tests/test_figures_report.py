@@ -176,7 +176,11 @@ def test_build_report(tmp_path, runs):
     md = paths["markdown"].read_text()
     page = paths["html"].read_text()
     assert md.index("Table 3") < md.index("Table 4") < md.index("## Runs")
-    assert "![fig2_layers](fig2_layers.png)" in md
+    # figures get their caption's heading, and the caption under them, never a bare file name
+    heading, caption = figures.figure_caption("fig2_layers")
+    assert heading.startswith("Figure 2:") and caption
+    assert f"### {heading}" in md and f"![{heading}](fig2_layers.png)" in md and caption in md
+    assert "### fig2_layers" not in md
     assert "smoke" in md and "harness version" in md
     assert "<table" in page and page.count("<table") == 3
     assert "data:image/png;base64," in page
@@ -212,3 +216,31 @@ def test_paired_seeds_figure(tmp_path):
     with pytest.raises(HarnessError, match="no results carry spearman"):
         paired_seeds(results, tmp_path / "none.png", metric="spearman")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_fig1_statistics_cover_no_point_and_the_legend_matches_every_panel(runs):
+    """Issue 20: the statistics box covered points (a highlighted top-20% one too), and the
+    legend drew the top-20% marker in the first panel's colour only."""
+    import matplotlib.colors as mcolors
+
+    ordered = sorted(runs.items(), key=lambda item: item[0] != "uniform")
+    panels = [(name, r, figures._ranked_pairs(r, truth_frame())) for name, r in ordered]
+    with figures._rc():
+        fig = figures.fig1_figure(panels, "pooling")
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax, (name, _, pairs) in zip(fig.axes, panels):
+            assert "Kendall τ" in ax.get_title()
+            points = ax.transData.transform(pairs[["truth_rank", "supernet_rank"]].to_numpy(float))
+            for text in ax.texts:  # any text drawn inside the axes must miss every point
+                box = text.get_window_extent(renderer)
+                assert not any(box.contains(x, y) for x, y in points), (name, text.get_text())
+            title = ax.title.get_window_extent(renderer)
+            assert title.y0 >= ax.get_window_extent(renderer).y1 - 1  # above the data area
+        legend = fig.legends[0]
+        panel_colours = {mcolors.to_hex(c) for c in ("tab:blue", "tab:orange")}
+        for handle in legend.legend_handles:
+            face = getattr(handle, "get_markerfacecolor", lambda: "none")()
+            if face != "none":
+                assert mcolors.to_hex(face) not in panel_colours
+        fig.clear()

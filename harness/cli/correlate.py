@@ -15,7 +15,7 @@ def format_table(result: dict) -> str:
         f"benchmark {result['benchmark']}  networks {result['networks']}  n {result['n']}"
         f"  (unscored in benchmark: {result['n_benchmark_unscored']})",
         f"networks: {result['networks_convention']}",
-        f"{'metric':<20} {'value':>8} {'95% CI':>20}  better",
+        f"{'metric':<30} {'value':>8} {'95% CI':>20}  better",
     ]
     for name, m in result["metrics"].items():
         value = "nan" if m["value"] is None or math.isnan(m["value"]) else f"{m['value']:.4f}"
@@ -25,7 +25,9 @@ def format_table(result: dict) -> str:
             ci = f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
         better = "higher" if m["higher_is_better"] else "lower"
         note = f"  ({m['note']})" if m.get("note") else ""
-        lines.append(f"{name:<20} {value:>8} {ci:>20}  {better}{note}")
+        if m.get("k_used") is not None:  # a top-K metric: the K it used, of n networks
+            name = f"{name} (K={m['k_used']} of {m.get('n', result['n'])})"
+        lines.append(f"{name:<30} {value:>8} {ci:>20}  {better}{note}")
     return "\n".join(lines)
 
 

@@ -13,7 +13,23 @@ import click
 from harness.errors import WriteError
 from harness.io import dumps_strict, json_safe
 
-__all__ = ["BootstrapProgress", "echo_json", "emit", "json_safe"]
+__all__ = ["BootstrapProgress", "echo_json", "emit", "json_safe", "plain"]
+
+
+def plain(value) -> str:
+    """A value as plain text, never a Python repr: true/false, '-' for unset, lists and dicts
+    as comma-separated items, floats to 4 significant digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value) or "-"
+    return str(value)
 
 # Errors of a write that stopped short: the disk is full, or a file size limit was reached.
 _OUT_OF_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from harness.cli.options import PathOption, json_option
-from harness.cli.output import echo_json
+from harness.cli.output import echo_json, plain
 
 
 def _cell(value, digits: int = 3) -> str:
@@ -73,9 +73,9 @@ def register(cli: click.Group) -> None:
         click.echo(f"  made by nas-harness {prov.get('harness_version')} at commit "
                    f"{prov.get('git_commit')}")
         for key, value in sorted(record["config"].items()):
-            click.echo(f"  {key}: {value}")
+            click.echo(f"  {key}: {plain(value)}")
         if info["last_log"]:
-            click.echo(f"  last log line: {info['last_log']}")
+            click.echo(f"  last log line: {plain(info['last_log'])}")
         if info["audit"]:
             click.echo(f"  audit: {info['audit']['verdict'] or '-'}")
         if info["metrics"]:

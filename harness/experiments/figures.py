@@ -152,6 +152,42 @@ def _ranked_pairs(result: Mapping, truth) -> pd.DataFrame:
 
 GT_TOP_FRACTION = 0.2  # the paper's Figure 1 caption: the ground-truth top 20%
 
+# Each figure file's heading and caption in the report, by file-name prefix ("{space}" is the
+# rest of the name).
+CAPTIONS = {
+    "fig1_": ("Figure 1 ({space}): supernet rank against ground-truth rank",
+              "One panel per sampler (seed 0). Each point is an architecture; the shaded band "
+              "and the outlined points are the ground-truth top 20%, the dashed line a perfect "
+              "ranking. Kendall tau with its bootstrap interval is in each panel's title."),
+    "fig2": ("Figure 2: gradient cosine distance between architectures over training",
+             "Mean pairwise cosine distance of the architectures' gradients per weight tensor, "
+             "against the fraction of training done: left on training batches, right on the "
+             "fixed probe batch; the authors' curves are overlaid where recorded."),
+    "paired_": ("Paired comparison with uniform ({space})",
+                "Left: every seed's Kendall tau per arm, with the mean and its 95% t interval. "
+                "Right: each arm's difference from uniform on the same seed, with its mean, "
+                "interval and the smallest difference this design detects at 80% power "
+                "(shaded)."),
+    "sampling_frequency_": ("How often each architecture was drawn ({space}, debiased seed 0)",
+                            "Draws per architecture during training, from the run's cumulative "
+                            "counts: what the sampler audit tests against uniform."),
+    "density_vs_accuracy_": ("Density against ground-truth accuracy ({space})",
+                             "Each architecture's density in the debiased run's last recompute "
+                             "(x) against its stand-alone accuracy (y); Spearman in the title."),
+    "tau_vs_temperature": ("Kendall tau against the sampling temperature (Table 5)",
+                           "Ours: mean over seeds with 95% intervals. The paper's "
+                           "NAS-Bench-Macro numbers (CIFAR-10) are drawn as separate markers: "
+                           "another benchmark and dataset, not a measured difference."),
+}
+
+
+def figure_caption(stem: str) -> tuple[str, str]:
+    """(heading, caption) of a figure file; the file name itself for an unknown figure."""
+    for prefix, (heading, caption) in CAPTIONS.items():
+        if stem.startswith(prefix):
+            return heading.format(space=stem[len(prefix):]), caption
+    return stem, ""
+
 
 def fig1_rank_scatter(results_by_sampler: Mapping[str, Mapping], truth_frame,
                       out: str | os.PathLike) -> Path:
@@ -166,45 +202,59 @@ def fig1_rank_scatter(results_by_sampler: Mapping[str, Mapping], truth_frame,
         raise HarnessError("fig1_rank_scatter: no results given")
     ordered = sorted(results_by_sampler.items(), key=lambda item: item[0] != "uniform")
     panels = [(name, result, _ranked_pairs(result, truth_frame)) for name, result in ordered]
+    bench = next(iter(results_by_sampler.values())).get("benchmark") or ""
     with _rc():
-        n_panels = len(panels)
-        fig = _new_figure(max(10.0, 5.0 * n_panels), 4.8)
-        axes = fig.subplots(1, n_panels, squeeze=False)[0]
-        for ax, (name, result, pairs) in zip(axes, panels):
-            n = len(pairs)
-            ax.plot([1, n], [1, n], color="0.5", linestyle="--", linewidth=1,
-                    label="perfect ranking (y = x)")
-            top = pairs["truth_rank"] <= max(2, int(np.ceil(GT_TOP_FRACTION * n)))
-            colour = "tab:blue" if "uniform" in name else "tab:orange"
-            ax.scatter(pairs.loc[~top, "truth_rank"], pairs.loc[~top, "supernet_rank"], s=24,
-                       alpha=0.45, color=colour, edgecolor="none", label="architecture")
-            ax.scatter(pairs.loc[top, "truth_rank"], pairs.loc[top, "supernet_rank"], s=46,
-                       alpha=0.95, color=colour, edgecolor="black", linewidth=1.0,
-                       label=f"ground-truth top {GT_TOP_FRACTION:.0%}")
-            ax.axvspan(0, top.sum() + 0.5, color="0.85", alpha=0.4, zorder=0)
-            top_tau = (pd.Series(pairs.loc[top, "truth_rank"])
-                       .corr(pairs.loc[top, "supernet_rank"], method="kendall")
-                       if top.sum() >= 2 else float("nan"))
-            ax.set_xlim(0, n + 1)
-            ax.set_ylim(0, n + 1)
-            ax.set_aspect("equal", adjustable="box")
-            ax.set_xlabel("ground-truth rank (1 = best)")
-            ax.set_ylabel("supernet rank (1 = best)")
-            seed = result.get("seed")
-            ax.set_title(f"{name}" + (f" (seed {seed})" if seed is not None else ""))
-            tau = (result.get("metrics") or {}).get("kendall_tau") or {}
-            text = f"Kendall τ = {_fmt(tau.get('value'))}"
-            if tau.get("ci_low") is not None and tau.get("ci_high") is not None:
-                text += f"\n95% CI [{_fmt(tau['ci_low'], 2)}, {_fmt(tau['ci_high'], 2)}]"
-            text += f"\nKendall τ among the GT top {GT_TOP_FRACTION:.0%}: {_fmt(top_tau)}"
-            text += f"\nn = {n} networks"
-            ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left",
-                    bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
-        bench = next(iter(results_by_sampler.values())).get("benchmark") or ""
-        fig.suptitle(f"Supernet rank vs ground-truth rank{' on ' + bench if bench else ''}")
+        fig = fig1_figure(panels, bench)
         return _save(fig, out, rect=(0, 0.07, 1, 1))
+
+
+def fig1_figure(panels: list, bench: str = ""):
+    """Figure 1's matplotlib figure: (panel title, result, ranked pairs) per panel. The numbers
+    sit in each panel's title, above the axes, so they never cover a point; the legend's markers
+    are grey because each panel draws its points in its own colour."""
+    from matplotlib.lines import Line2D
+
+    n_panels = len(panels)
+    fig = _new_figure(max(10.0, 5.0 * n_panels), 5.2)
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    for ax, (name, result, pairs) in zip(axes, panels):
+        n = len(pairs)
+        ax.plot([1, n], [1, n], color="0.5", linestyle="--", linewidth=1)
+        top = pairs["truth_rank"] <= max(2, int(np.ceil(GT_TOP_FRACTION * n)))
+        colour = "tab:blue" if "uniform" in name else "tab:orange"
+        ax.scatter(pairs.loc[~top, "truth_rank"], pairs.loc[~top, "supernet_rank"], s=24,
+                   alpha=0.45, color=colour, edgecolor="none")
+        ax.scatter(pairs.loc[top, "truth_rank"], pairs.loc[top, "supernet_rank"], s=46,
+                   alpha=0.95, color=colour, edgecolor="black", linewidth=1.0)
+        ax.axvspan(0, top.sum() + 0.5, color="0.85", alpha=0.4, zorder=0)
+        top_tau = (pd.Series(pairs.loc[top, "truth_rank"])
+                   .corr(pairs.loc[top, "supernet_rank"], method="kendall")
+                   if top.sum() >= 2 else float("nan"))
+        ax.set_xlim(0, n + 1)
+        ax.set_ylim(0, n + 1)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel("ground-truth rank (1 = best)")
+        ax.set_ylabel("supernet rank (1 = best)")
+        seed = result.get("seed")
+        tau = (result.get("metrics") or {}).get("kendall_tau") or {}
+        stats = f"Kendall τ {_fmt(tau.get('value'))}"
+        if tau.get("ci_low") is not None and tau.get("ci_high") is not None:
+            stats += f" [{_fmt(tau['ci_low'], 2)}, {_fmt(tau['ci_high'], 2)}]"
+        stats += (f", n = {n}\nτ among the ground-truth top {GT_TOP_FRACTION:.0%}: "
+                  f"{_fmt(top_tau)}")
+        ax.set_title(f"{name}" + (f" (seed {seed})" if seed is not None else "") + "\n" + stats,
+                     fontsize=FONT_SIZE)
+    grey = "0.55"
+    handles = [Line2D([], [], color="0.5", linestyle="--", linewidth=1),
+               Line2D([], [], linestyle="none", marker="o", markersize=5, color=grey, alpha=0.6,
+                      markeredgecolor="none"),
+               Line2D([], [], linestyle="none", marker="o", markersize=7, color=grey,
+                      markeredgecolor="black")]
+    labels = ["perfect ranking (y = x)", "architecture (the panel's colour)",
+              f"ground-truth top {GT_TOP_FRACTION:.0%} (shaded band)"]
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    fig.suptitle(f"Supernet rank vs ground-truth rank{' on ' + bench if bench else ''}")
+    return fig
 
 
 # ---------------------------------------------------------------------------- Figure 2

@@ -173,8 +173,13 @@ def render_markdown(profile: str, report_dir: Path, fragments: list[Path], figur
         parts += [text, ""]
     if figures:
         parts += ["## Figures", ""]
+        from harness.experiments.figures import figure_caption
+
         for path in figures:
-            parts += [f"### {path.stem}", "", f"![{path.stem}]({quote(path.name)})", ""]
+            heading, caption = figure_caption(path.stem)
+            parts += [f"### {heading}", "", f"![{heading}]({quote(path.name)})", ""]
+            if caption:
+                parts += [f"*{caption}* (`{path.name}`)", ""]
     if runs:
         parts.append(runs_section(runs, report_dir))
     return "\n".join(parts).rstrip() + "\n"

@@ -8,7 +8,10 @@ end): what it is doing, i of N, elapsed time and ETA.
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def _duration(seconds: float) -> str:
@@ -36,6 +39,7 @@ class Progress:
         self.bar = None
         self.enabled = enabled
         self.plain = False
+        self._lock = threading.Lock()
         if enabled:
             tty = hasattr(self.stream, "isatty") and self.stream.isatty()
             if tty:
@@ -65,15 +69,43 @@ class Progress:
             if now - self.last_line >= self.every:
                 self._line(now)
 
-    def _line(self, now: float) -> None:
+    def _line(self, now: float, doing: str = "") -> None:
         elapsed = now - self.started
         fresh = self.done - self.initial  # the rate counts this process's work only
+        # Elapsed time over steps done, stages (e.g. density recomputes) included: once one has
+        # run, the ETA carries its share of the remaining work.
         eta = elapsed / fresh * (self.total - self.done) if fresh > 0 else float("nan")
         eta_text = _duration(eta) if fresh > 0 else "?"
         extra = f", {self.postfix}" if self.postfix else ""
-        print(f"{self.what}: {self.done} of {self.total}, {_duration(elapsed)} elapsed, "
-              f"ETA {eta_text}{extra}", file=self.stream, flush=True)
-        self.last_line = now
+        now_doing = f"; now: {doing}" if doing else ""
+        with self._lock:
+            print(f"{self.what}: {self.done} of {self.total}, {_duration(elapsed)} elapsed, "
+                  f"ETA {eta_text}{extra}{now_doing}", file=self.stream, flush=True)
+            self.last_line = now
+
+    @contextmanager
+    def stage(self, doing: str) -> Iterator[None]:
+        """Work between steps (a density recompute): plain output keeps its promised rate, a
+        line at least every `every` seconds saying what is running and for how long."""
+        if not self.plain:
+            yield
+            return
+        stop = threading.Event()
+        began = time.perf_counter()
+
+        def beat() -> None:
+            while not stop.wait(max(0.0, self.every - (time.perf_counter() - self.last_line))):
+                now = time.perf_counter()
+                if now - self.last_line >= self.every:
+                    self._line(now, f"{doing}, {_duration(now - began)} so far")
+
+        thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def close(self) -> None:
         if self.bar is not None:

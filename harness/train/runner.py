@@ -184,12 +184,14 @@ def _train_locked(rd, cfg: RunConfig, resume: bool, progress: bool,
         bar = Progress(cfg.epochs * steps, f"train {rd.path.name}", enabled=progress,
                        initial=start_epoch * steps)
         if start_epoch == 0:
-            snapshot = setup.sampler.on_train_start(setup.epoch_context(-1, rd.path))
+            with bar.stage("the sampler's start-of-training work (e.g. densities)"):
+                snapshot = setup.sampler.on_train_start(setup.epoch_context(-1, rd.path))
             if snapshot is not None:
                 rd.write_snapshot(-1, snapshot)
         for epoch in range(start_epoch, cfg.epochs):
             global_step = train_epoch(setup, cfg, epoch, global_step, rd, bar, stop_after_steps)
-            snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, rd.path))
+            with bar.stage(f"the sampler's end of epoch {epoch + 1} (e.g. a density recompute)"):
+                snapshot = setup.sampler.on_epoch_end(epoch, setup.epoch_context(epoch, rd.path))
             if snapshot is not None:
                 rd.write_snapshot(epoch, snapshot)
             setup.scheduler.step()

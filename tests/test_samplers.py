@@ -192,8 +192,9 @@ def test_figure_epochs_records_figure_2_only_at_those_epochs_and_keeps_old_hashe
 def test_debiased_warmup_then_draws_follow_probabilities():
     space = get_space("pooling")
     sampler = build_sampler("debiased", space, seed=0, warmup_epochs=2, figure_archs=8,
-                            tau=0.05)
+                            tau=0.05, track_density_during_warmup=None)  # null: on for 36 networks
     assert sampler.recompute_every_for(10) == 1 and sampler.track_warmup  # short run: every epoch
+    assert not build_sampler("debiased", space, seed=0, warmup_epochs=2).track_warmup  # default
     assert sampler.recompute_every_for(300) == 11  # (300 - 2) // 25
     ctx = tiny_context("pooling")
     snap = sampler.on_epoch_end(0, ctx)  # warm-up: tracked, not used

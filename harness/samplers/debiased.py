@@ -109,10 +109,11 @@ class DebiasedOptions(DensityOptions):
                                    "profile)", minimum=2)
     proj_dim: int | None = option(None, "count-sketch tensors with more elements to this many "
                                   "dimensions (memory); null keeps exact gradients", minimum=1)
-    figure_archs: int = option(64, "networks whose per-tensor distances are recorded every epoch "
-                               "(Figure 2); 0 = off", minimum=0)
+    figure_archs: int = option(0, "networks whose per-tensor distances are recorded every epoch "
+                               "(Figure 2, e.g. 64; it costs a forward and backward per network "
+                               "and batch); 0 = off", minimum=0)
     figure_set: str = option("all", "tensors recorded for Figure 2", choices=FEATURE_SETS)
-    track_density_during_warmup: bool | None = option(None, "also compute (without using) "
+    track_density_during_warmup: bool | None = option(False, "also compute (without using) "
                                                       "densities in warm-up, for Table 6; null = "
                                                       "on for <= 100 networks")
     cka_layer: str | None = option(None, "module whose feature maps distance=cka compares "

@@ -29,6 +29,14 @@ from harness.errors import WriteError
 # ---------------------------------------------------------------- strict JSON
 
 
+
+def user_cache_dir() -> Path:
+    """The harness's per-user cache (platformdirs: `$XDG_CACHE_HOME/nas-harness`, by default
+    `~/.cache/nas-harness` on Linux, the platform's own place elsewhere)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("nas-harness", appauthor=False))
+
 def json_safe(obj):
     """`obj` with every NaN or infinity replaced by None, so the JSON is strict.
 

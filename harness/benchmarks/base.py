@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import DataFileError
-from harness.io import sha256_of
+from harness.io import sha256_of, user_cache_dir
 from harness.registry import Registry
 
 # key: canonical architecture key; accuracy: mean over seeds (%); accuracy_std: std over seeds;
@@ -142,9 +142,6 @@ def make_frame(rows: dict[str, list], **constant) -> pd.DataFrame:
 # ---------------------------------------------------------------- data directory
 
 
-def user_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nas-harness"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

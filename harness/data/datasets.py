@@ -181,9 +181,10 @@ class DataConfig:
 
 
 def user_dataset_dir() -> Path:
-    """`$XDG_CACHE_HOME/nas-harness/datasets` (default `~/.cache/nas-harness/datasets`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nas-harness" / "datasets"
+    """`<user cache>/datasets` (`$XDG_CACHE_HOME/nas-harness/datasets` on Linux)."""
+    from harness.io import user_cache_dir
+
+    return user_cache_dir() / "datasets"
 
 
 def default_root(name: str) -> Path:

@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,30 +123,27 @@ def check_with_baseline(ctx: Ctx, baseline) -> list:
 
 
 class FakeResponse:
-    """An urlopen() answer that announces `length` bytes and sends `body`, then maybe fails."""
+    """A requests answer (what pooch's downloader reads) that announces `length` bytes and sends
+    `body`, then maybe fails."""
 
     def __init__(self, body: bytes, length: int, fail: Exception | None = None):
-        self.headers = {"Content-Length": str(length)}
-        self._chunks = [body]
+        self.headers = {"content-length": str(length)}
+        self._body = body
         self._fail = fail
 
-    def read(self, _size=-1) -> bytes:
-        if self._chunks:
-            return self._chunks.pop()
+    def raise_for_status(self) -> None:
+        return None
+
+    def iter_content(self, chunk_size=1024):
+        yield self._body
         if self._fail is not None:
             raise self._fail
-        return b""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def fetch_case(ctx: Ctx, opener) -> list:
     data = ctx.tmp / "data"
-    ctx.monkeypatch.setattr("harness.benchmarks.files.urllib.request.urlopen", opener)
+    ctx.monkeypatch.setattr("requests.get", opener)
+    ctx.monkeypatch.setattr("pooch.core.time.sleep", lambda _seconds: None)  # no retry waits
     ctx.left_behind += [data / "pooling" / "resnet20_baselines_mixture.csv", data / "pooling"]
     return ["gt", "fetch", "pooling-results", "--data-dir", data]
 
@@ -333,7 +329,9 @@ def c_check_update_nothing_to_record(ctx):
 
 
 def c_fetch_incomplete_read(ctx):
-    fail = http.client.IncompleteRead(b"x" * 10, 990)
+    import requests
+
+    fail = requests.exceptions.ChunkedEncodingError(http.client.IncompleteRead(b"x" * 10, 990))
     return fetch_case(ctx, lambda *a, **k: FakeResponse(b"x" * 10, 1000, fail))
 
 
@@ -342,14 +340,20 @@ def c_fetch_short_body(ctx):
 
 
 def c_fetch_url_error(ctx):
+    import requests
+
     def offline(*_a, **_k):
-        raise urllib.error.URLError(OSError(errno.ENETUNREACH, "Network is unreachable"))
+        raise requests.exceptions.ConnectionError(
+            OSError(errno.ENETUNREACH, "Network is unreachable"))
 
     return fetch_case(ctx, offline)
 
 
 def c_fetch_reset_midway(ctx):
-    fail = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    import requests
+
+    fail = requests.exceptions.ConnectionError(
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"))
     return fetch_case(ctx, lambda *a, **k: FakeResponse(b"x" * 100, 1000, fail))
 
 
@@ -463,10 +467,12 @@ CASES = [
      "cli", ()),
     ("check-update-nothing-to-record", c_check_update_nothing_to_record, ["no metric with finite per-seed"],
      "out", "cli", ()),
-    ("fetch-incomplete-read", c_fetch_incomplete_read, ["could not download", "IncompleteRead"],
-     None, "cli", ()),
-    ("fetch-short-body", c_fetch_short_body, ["stopped after"], None, "cli", ()),
-    ("fetch-url-error", c_fetch_url_error, ["could not download", "URLError"], None, "cli", ()),
+    ("fetch-incomplete-read", c_fetch_incomplete_read, ["could not download",
+                                                        "ChunkedEncodingError"], None, "cli", ()),
+    ("fetch-short-body", c_fetch_short_body, ["does not match its sha256", "3 attempts"], None,
+     "cli", ()),
+    ("fetch-url-error", c_fetch_url_error, ["could not download", "ConnectionError"], None, "cli",
+     ()),
     ("fetch-reset-midway", c_fetch_reset_midway, ["could not download"], None, "cli", ()),
     ("checkpoint-random-bytes", c_checkpoint_random_bytes, ["not a harness checkpoint"], "out",
      "cli", ()),
@@ -794,3 +800,28 @@ def test_record_table_checksum_round_trip(tmp_path, monkeypatch):
     record = record_table_checksum(data / "pooling-fmnist", "pooling-fmnist")
     assert record["csv_sha256"] == sha256_of(path) and record["n_rows"] == 36
     assert load_benchmark("pooling-fmnist", data).frame["accuracy"].iloc[1] == 50.0
+
+
+def test_fetch_retries_a_dropped_download_then_verifies_it(tmp_path, monkeypatch, data_dir):
+    """pooch retries a dropped connection; the file lands whole, verified, with the umask's mode."""
+    import requests
+
+    from harness.benchmarks.files import KNOWN_FILES, fetch
+    from harness.io import new_file_mode
+
+    entry = KNOWN_FILES.get("pooling-results")
+    body = entry.path(data_dir).read_bytes()
+    calls = []
+
+    def flaky(*_a, **_k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise requests.exceptions.ConnectionError("Connection reset by peer")
+        return FakeResponse(body, len(body))
+
+    monkeypatch.setattr("requests.get", flaky)
+    monkeypatch.setattr("pooch.core.time.sleep", lambda _seconds: None)
+    path = fetch("pooling-results", tmp_path / "data")
+    assert len(calls) == 2 and sha256_of(path) == entry.sha256
+    assert path.stat().st_mode & 0o777 == new_file_mode()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]

@@ -5,17 +5,16 @@ Paths are relative to the data directory (`--data-dir`, `HARNESS_DATA_DIR`, or t
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
-import tempfile
-import urllib.error
-import urllib.request
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.benchmarks.base import resolve_data_dir, verify_file
 from harness.errors import DataFileError
-from harness.io import make_folder, new_file_mode, remove_empty_folders, sha256_of, write_error
+from harness.io import make_folder, new_file_mode, remove_empty_folders, write_error
 from harness.registry import Registry
 
 
@@ -101,27 +100,19 @@ known_file(
 )
 
 
-def _download(url: str, out, timeout: float) -> tuple[int, int | None]:
-    """Copy `url` into `out`; (bytes written, the length the server announced or None)."""
-    with urllib.request.urlopen(url, timeout=timeout) as src:
-        announced = src.headers.get("Content-Length") if getattr(src, "headers", None) else None
-        try:
-            expected = int(announced) if announced is not None else None
-        except ValueError:
-            expected = None
-        written = 0
-        while block := src.read(1 << 16):
-            out.write(block)
-            written += len(block)
-    return written, expected
+# A failed or mismatching download is tried again this many times (pooch waits 1 s, then 2 s).
+DOWNLOAD_RETRIES = 2
 
 
 def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
-    """Download a known file into the data directory and verify it; a precise error offline.
+    """Download a known file into the data directory and verify its sha256; a precise error
+    offline.
 
-    The download goes to a temporary file beside the target and is renamed only once it is whole
-    and its sha256 matches: a dropped connection, a truncated body or a wrong file leaves nothing
-    behind (not even a folder the download created), and gives one line.
+    pooch does the work: it streams into a temporary file beside the target, checks the sha256,
+    renames the file into place only when it matches, and retries a dropped connection or a
+    mismatch (DOWNLOAD_RETRIES). What is written here is the registry (where each file comes
+    from, its checksum) and the one-line errors; a failure leaves nothing behind, not even a
+    folder the download created.
     """
     entry = KNOWN_FILES.get(name)
     target = entry.path(data_dir)
@@ -137,49 +128,40 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, timeout: float =
             f"{target}: '{name}' has no published sha256, so it is not downloaded automatically; "
             f"{entry.how_to_get(data_dir)}"
         )
+    import pooch
+    import requests
+
+    pooch.get_logger().setLevel("WARNING")  # the progress bar and our lines say enough
     created = make_folder(target.parent)
-    tmp = None
     done = False
+    attempts = 1 + DOWNLOAD_RETRIES
     try:
+        store = pooch.create(path=target.parent, base_url="", retry_if_failed=DOWNLOAD_RETRIES,
+                             registry={target.name: f"sha256:{entry.sha256}"},
+                             urls={target.name: entry.url})
+        downloader = pooch.HTTPDownloader(timeout=timeout, progressbar=sys.stderr.isatty())
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        except OSError as exc:
-            raise write_error(target, exc) from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                written, expected = _download(entry.url, out, timeout)
-        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError,
-                ValueError) as exc:
+            store.fetch(target.name, downloader=downloader)
+        except ValueError:  # every attempt's sha256 differed from the registry's
+            raise DataFileError(
+                f"{entry.url}: the download does not match its sha256 ({entry.sha256[:12]}...) "
+                f"after {attempts} attempts (a truncated download or a changed source); retry, "
+                f"or {entry.how_to_get(data_dir)}"
+            ) from None
+        except (requests.exceptions.RequestException, http.client.HTTPException, OSError,
+                TimeoutError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.ENOSPC,
+                                                          errno.EROFS, errno.EDQUOT):
+                raise write_error(target, exc) from None
             detail = str(exc).strip().splitlines()
             detail = detail[0] if detail else ""
             raise DataFileError(
                 f"{target}: could not download {entry.url} ({exc.__class__.__name__}"
                 f"{': ' + detail if detail else ''}); retry, or {entry.how_to_get(data_dir)}"
             ) from None
-        if expected is not None and written != expected:
-            raise DataFileError(
-                f"{target}: the download stopped after {written} of {expected} bytes; retry, or "
-                f"{entry.how_to_get(data_dir)}"
-            )
-        actual = sha256_of(tmp)
-        if actual != entry.sha256:
-            raise DataFileError(
-                f"{entry.url}: downloaded file has sha256 {actual[:12]}..., expected "
-                f"{entry.sha256[:12]}... (a truncated download or a changed source); retry, or "
-                f"{entry.how_to_get(data_dir)}"
-            )
-        os.chmod(tmp, new_file_mode())
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise write_error(target, exc) from None
+        os.chmod(target, new_file_mode())  # pooch's temporary file was private (0600)
         done = True
     finally:
-        if not done:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
+        if not done:  # pooch removed its temporary file; the folders we made go too
             remove_empty_folders(created)
     return target

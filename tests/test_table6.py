@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harness.experiments import spec
+from harness.experiments import paper, spec
 from harness.experiments.tables import table6
 from harness.rundir import RunDir
 
 
 def test_table6_epochs_map_the_paper_onto_fractions():
-    assert spec.table6_epochs("paper") == {e: e for e in spec.PAPER_TABLE6_EPOCHS}
-    cpu = spec.table6_epochs("cpu")
+    assert paper.table6_epochs("paper") == {e: e for e in paper.PAPER_TABLE6_EPOCHS}
+    cpu = paper.table6_epochs("cpu")
     assert cpu[0] == 0 and cpu[300] == 66 and cpu[50] == 11 and cpu[100] == 22
     (run,) = spec.table6_runs("smoke")[:1]
     cfg = run.config
@@ -52,7 +52,7 @@ def test_table6_rows_mean_interval_and_epoch_zero(tmp_path):
 def test_cpu_table6_records_figure_2_on_the_first_seed_at_the_tracked_epochs():
     runs = spec.table6_runs("cpu")
     first, *others = [r.config.sampler_options for r in runs]
-    tracked = sorted(set(spec.table6_epochs("cpu").values()))
+    tracked = sorted(set(paper.table6_epochs("cpu").values()))
     assert first["figure_archs"] == 64
     assert first["figure_epochs"] == sorted(set(tracked) | {runs[0].config.epochs})
     assert all(o["figure_archs"] == 0 for o in others) and len(others) >= 2

@@ -12,3 +12,14 @@ TABLE5 = {50.0: 0.72, 7.0: 0.74, 0.5: 0.67, 0.1: 0.65}  # NAS-Bench-Macro, Kenda
 TABLE6 = {0: 0.00, 5: 0.76, 10: 0.88, 50: 0.95, 100: 0.96, 200: 1.00, 300: 1.00}  # warm-up -> rho
 # The pooling benchmark's own single-supernet column against its ground truth (sanity anchor).
 POOLING_M1 = (0.143, 0.233)
+
+
+PAPER_TABLE6_EPOCHS = tuple(TABLE6)  # the paper's warm-up epochs (of 300) in its Table 6
+
+
+def table6_epochs(profile: str) -> dict[int, int]:
+    """{paper epoch (of 300): epochs here} for the profile's Table 6 run length."""
+    from harness.profiles import TABLE6_LENGTH
+
+    length = TABLE6_LENGTH[profile]
+    return {e: int(round(e / 300 * length)) for e in PAPER_TABLE6_EPOCHS}

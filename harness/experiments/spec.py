@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from harness.errors import HarnessError, did_you_mean
 from harness.experiments import builders
 from harness.experiments.arms import arm_of
+from harness.experiments.paper import table6_epochs
 from harness.profiles import NAMES as PROFILES
 from harness.profiles import (
     SETTINGS,
@@ -141,13 +142,7 @@ def table5_runs(profile: str) -> list[RunSpec]:
 # learning rate (so the density does not settle because the rate reaches 0), densities are
 # tracked at those epochs, and "convergence" is the density at the end of a run a third longer
 # than the profile's (never one of the tracked rows, so no row is 1 by construction).
-PAPER_TABLE6_EPOCHS = (0, 5, 10, 50, 100, 200, 300)
-
-
-def table6_epochs(profile: str) -> dict[int, int]:
-    """{paper epoch (of 300): epochs here} for the profile's run length."""
-    length = TABLE6_LENGTH[profile]
-    return {e: int(round(e / 300 * length)) for e in PAPER_TABLE6_EPOCHS}
+# (harness.experiments.paper.table6_epochs maps the paper's epochs to the profile's.)
 
 
 def table6_runs(profile: str) -> list[RunSpec]:

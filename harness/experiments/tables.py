@@ -466,10 +466,10 @@ def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     """Spearman between the density after e uniform epochs and the density at convergence (the
     end of a longer run), per seed; rows at the paper's warm-up epochs mapped to fractions of
     the profile's run length; mean over seeds with a t interval."""
-    from harness.experiments.spec import TABLE6_LENGTH, table6_epochs
+    from harness.profiles import TABLE6_LENGTH
 
     length = TABLE6_LENGTH.get(profile)
-    mapping = table6_epochs(profile) if length else {}
+    mapping = paper.table6_epochs(profile) if length else {}
     rows = []
     for r in results:
         trajectory = dict(density_trajectory(r["run_dir"]))  # snapshot epoch -> densities

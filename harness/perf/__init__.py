@@ -6,15 +6,9 @@ a section whose prerequisites are absent reports why instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from harness.perf.sections import SECTIONS, bench_section
 
-from harness.registry import Registry
-
-SECTIONS: Registry[Callable[..., list[dict]]] = Registry("bench section")
-
-
-def bench_section(name: str):
-    return SECTIONS.register(name)
+__all__ = ["SECTIONS", "bench_section", "run_sections", "section_names"]
 
 
 def section_names() -> list[str]:

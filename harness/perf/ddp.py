@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from harness.perf import bench_section
+from harness.perf.sections import bench_section
 
 SPACE = "nb-macro"
 SHAPE = dict(in_channels=1, input_size=28, width_mult=0.5)

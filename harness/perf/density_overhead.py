@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.perf import bench_section
+from harness.perf.sections import bench_section
 
 CIFAR = dict(in_channels=3, num_classes=10, input_size=32, width_mult=1.0)
 MOBILENET_SMALL = dict(in_channels=3, num_classes=10, input_size=32, width_mult=0.25,

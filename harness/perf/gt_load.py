@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.perf import bench_section
+from harness.perf.sections import bench_section
 
 TARGET_S = 1.0
 TARGET_MB = 200.0

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from harness.perf import bench_section
+from harness.perf.sections import bench_section
 
 
 def _sync(device: torch.device) -> None:

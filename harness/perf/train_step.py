@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.perf import bench_section
+from harness.perf.sections import bench_section
 
 # (space, NetConfig kwargs): the Fashion-MNIST shapes of the cpu profile, mobilenet at 32x32;
 # and the paper's sizes (CIFAR 32x32x3 at full width, MobileNetV2 at ImageNet 224x224).

@@ -412,7 +412,8 @@ def test_state_dict_round_trip_gives_identical_draws(name):
 def pooling_run(tmp_path_factory):
     cfg = RunConfig(space="pooling", sampler="debiased", dataset="fashion-mnist", subset=512,
                     resize=16, width_mult=0.25, epochs=3, warmup_epochs=1, steps_per_epoch=3,
-                    batch_size=32, probe_size=64, sampler_options={"figure_archs": 8})
+                    batch_size=32, probe_size=64, sampler_options={"figure_archs": 8,
+                                                         "track_density_during_warmup": None})
     root = tmp_path_factory.mktemp("debiased")
     return cfg, train_run(cfg, root / "run", progress=False)
 

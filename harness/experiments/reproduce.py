@@ -38,23 +38,31 @@ def archive_run(result: dict, report_dir: Path) -> dict:
     return {**result, "archive": str(Path("runs") / source.path.name)}
 
 
-def archived_results(archive: Path, specs: list[RunSpec]) -> dict[str, dict]:
+def archived_results(archive: Path, specs: list[RunSpec], log=None) -> dict[str, dict]:
     """{config hash: result} of the specs' runs found in a report's archive (its runs.json and
     runs/ folder): the tables are rebuilt from what the runs recorded, with the current code,
     without their checkpoints. The audit summary is read again from each run's audit.json. A
-    run the archive lacks (e.g. a pilot made before an arm was added) is left out."""
+    run the archive lacks (e.g. a pilot made before an arm was added) is left out.
+
+    A run is found by its config hash, else by its label and seed: a report made under an
+    earlier design (a pilot, before the profile changed how it scores) is rebuilt from the runs
+    it recorded, and the rebuild says how many it matched that way."""
     from harness.samplers.audit import summarize
 
     path = Path(archive) / "runs.json"
     if not path.is_file():
         raise HarnessError(f"{archive}: no runs.json, so not a report with archived runs; pass "
                            "the folder a reproduction wrote (e.g. reports/cpu)")
-    entries = {}
+    entries, by_label = {}, {}
     for entry in json.loads(path.read_text()):
         entries.setdefault(entry["config_hash"], entry)
-    out = {}
+        by_label.setdefault((entry.get("label"), entry.get("seed")), entry)
+    out, earlier = {}, 0
     for spec in specs:
         entry = entries.get(spec.config.hash())
+        if entry is None:
+            entry = by_label.get((spec.label, spec.config.seed))
+            earlier += entry is not None
         if entry is None:
             continue
         run_dir = Path(archive) / entry["archive"]
@@ -66,6 +74,10 @@ def archived_results(archive: Path, specs: list[RunSpec]) -> dict[str, dict]:
     if not out:
         raise HarnessError(f"{archive}: none of the requested tables' runs is archived there; "
                            "train them (reproduce without --from-archive)")
+    if earlier and log is not None:
+        log(f"{earlier} archived run(s) in {archive} were trained under an earlier design (found "
+            "by label and seed, not by config hash); the tables are rebuilt from what they "
+            "recorded")
     return out
 
 
@@ -150,7 +162,7 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     report_dir.mkdir(parents=True, exist_ok=True)
     every = [s for specs in plans.values() for s in specs]
     if from_archive is not None:
-        executed = archived_results(Path(from_archive), every)
+        executed = archived_results(Path(from_archive), every, log)
         missing = {s.config.hash() for s in every} - set(executed)
         if missing:
             log(f"{len(missing)} of the design's {len({s.config.hash() for s in every})} runs are "

@@ -80,3 +80,18 @@ def differences(a: dict | None, b: dict | None) -> list[str]:
     """'field: a -> b' for every field in which two fingerprints differ."""
     a, b = a or {}, b or {}
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in FIELDS if a.get(k) != b.get(k)]
+
+
+def absent_device(name: str | None) -> str | None:
+    """A one-line refusal when `name` asks for a GPU this machine plainly has none of (no
+    NVIDIA or ROCm device node), decided without importing torch, so a command refuses it at
+    once; None otherwise (torch then has the last word, in the trainer's checks)."""
+    import glob
+    import os
+
+    if not name or not name.startswith("cuda"):
+        return None
+    if glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") \
+            or os.path.exists("/proc/driver/nvidia/version"):
+        return None
+    return f"device '{name}' requested but CUDA is not available; pass --device cpu"

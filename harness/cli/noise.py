@@ -9,7 +9,7 @@ import click
 from harness.cli.options import PathOption, data_dir_option, json_option, parse_seeds
 from harness.cli.output import echo_json
 from harness.errors import HarnessError
-from harness.experiments.noise import EVAL_OPTIONS
+from harness.experiments.noise_options import EVAL_OPTIONS
 
 PARTS = (("seed", "seed"), ("trajectory", "trajectory (one-ulp rerun)"),
          ("evaluation", "evaluation (image sets)"), ("total", "one run, total"))

@@ -60,6 +60,15 @@ def register(cli: click.Group) -> None:
                   array_parallelism, no_wait, from_archive, labels, data_dir) -> None:
         """Train what the experiments need (cached by config hash), then write their tables and
         figures. EXPERIMENT: `nas-harness ls experiments` lists them; `all` runs every one."""
+        from harness.environment import absent_device
+        from harness.errors import HarnessError
+        from harness.profiles import PROFILES
+
+        if executor in ("inline", "local") and from_archive is None:
+            # Runs train here: a GPU the machine plainly lacks is refused before torch loads.
+            refusal = absent_device(device or PROFILES.get(profile, {}).get("*", {}).get("device"))
+            if refusal:
+                raise HarnessError(refusal)
         from harness.experiments.executors import ClusterOptions
         from harness.experiments.reproduce import reproduce as run
 

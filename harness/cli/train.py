@@ -70,6 +70,14 @@ def register(cli: click.Group) -> None:
 
         Data parallel: `torchrun --nproc_per_node N -m harness train ...` trains one supernet on N
         processes (nccl on CUDA, gloo on CPU); --batch-size is the global batch."""
+        from harness.environment import absent_device
+        from harness.errors import HarnessError
+        from harness.train.config import profile_overrides
+
+        # A GPU the machine plainly lacks is refused before torch or any data is loaded.
+        refusal = absent_device(device or profile_overrides(profile, space).get("device"))
+        if refusal:
+            raise HarnessError(refusal)
         from harness.samplers import SAMPLERS
         from harness.spaces import SPACES
         from harness.train.config import resolve_config

@@ -1,5 +1,5 @@
-"""The paper's experiments as data, and the code that turns cached runs into tables and figures."""
+"""The paper's experiments as data, and the code that turns cached runs into tables and figures.
 
-from harness.experiments.spec import EXPERIMENTS, ORDER, PROFILES, RunSpec, get_experiment, runs_for
-
-__all__ = ["EXPERIMENTS", "ORDER", "PROFILES", "RunSpec", "get_experiment", "runs_for"]
+The package imports nothing itself: the CLI imports it on every command, and an experiment's
+modules (torch, scipy, pandas) load only when a command needs them.
+"""

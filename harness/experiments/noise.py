@@ -27,16 +27,15 @@ from pathlib import Path
 
 from harness.benchmarks.base import BENCHMARKS
 from harness.errors import HarnessError
+from harness.experiments.noise_options import EVAL_OPTIONS
 from harness.experiments.runs import run_dir_for
 from harness.experiments.spec import RunSpec, _paired_seeds, run
 from harness.profiles import SETTINGS
 from harness.rundir import RunDir, RunDirLocked
 from harness.train.config import profile_overrides
 
-# Evaluation options measured on every checkpoint of the full-length runs. "average" scores the
-# mean of the checkpoints of the last AVERAGE_EPOCHS epochs (BatchNorm from the batch, as the
-# default), the others the last checkpoint under that BatchNorm mode.
-EVAL_OPTIONS = ("batch", "recalibrate", "running", "average")
+# Evaluation options measured on every checkpoint of the full-length runs (noise_options);
+# "average" averages the last AVERAGE_EPOCHS epochs.
 AVERAGE_EPOCHS = 8
 
 

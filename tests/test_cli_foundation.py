@@ -419,3 +419,14 @@ def test_correlate_names_the_k_of_each_top_k_metric(tmp_path, data_dir):
                                                                           index=False)
     text = run("correlate", tmp_path / "p.csv", "-b", "pooling-fmnist", "--bootstrap", 0).output
     assert "kd_at_top_5pct (K=2 of 36)" in text and "p_at_top_20pct (K=8 of 36)" in text
+
+
+def test_ls_lists_every_registry_with_a_description():
+    from harness.cli.ls import KINDS
+
+    listing = run_json("ls")
+    assert set(listing) == set(KINDS) and len(KINDS) == 15
+    for kind, items in listing.items():
+        assert items, kind
+        for item in items:
+            assert item["name"] and item["description"].strip(), (kind, item)

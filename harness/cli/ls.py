@@ -1,4 +1,4 @@
-"""`nas-harness ls [spaces|benchmarks|metrics|samplers|experiments|key-formats]`."""
+"""`nas-harness ls [KIND]`: every registry of the harness, by name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,51 @@ import click
 from harness.cli.options import json_option
 from harness.cli.output import echo_json
 
-KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "key-formats")
+KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "key-formats",
+         "networks", "datasets", "ground-truth-files", "density-estimators", "density-mappings",
+         "search-strategies", "mutations", "topk-families", "bench-sections")
+
+
+def _registry(kind: str):
+    """The registry behind one of the plain kinds (imported on demand: each costs its package)."""
+    if kind == "networks":
+        from harness.nets.common import NETS
+        return NETS
+    if kind == "datasets":
+        from harness.data.datasets import DATASETS
+        return DATASETS
+    if kind == "ground-truth-files":
+        from harness.benchmarks.files import KNOWN_FILES
+        return KNOWN_FILES
+    if kind == "density-estimators":
+        from harness.density.estimators import ESTIMATORS
+        return ESTIMATORS
+    if kind == "density-mappings":
+        from harness.density.mapping import MAPPINGS
+        return MAPPINGS
+    if kind == "search-strategies":
+        import harness.search  # noqa: F401  (registers the strategies)
+        from harness.search.base import SEARCHES
+        return SEARCHES
+    if kind == "mutations":
+        from harness.search.strategies import MUTATIONS
+        return MUTATIONS
+    if kind == "topk-families":
+        from harness.analysis.metrics import TOPK_FAMILIES
+        return TOPK_FAMILIES
+    from harness.perf import SECTIONS, section_names
+
+    section_names()  # imports (registers) every section
+    return SECTIONS
+
+
+def _describe(entry) -> str:
+    """An entry's description, else the first line of its docstring."""
+    text = getattr(entry, "description", None) or getattr(entry, "definition", None)
+    if not text:
+        doc = getattr(entry, "__doc__", None) or ""
+        text = doc.strip().split("\n")[0]
+    return str(text)
 
 
 def list_items(kind: str) -> list[dict]:
@@ -45,10 +89,13 @@ def list_items(kind: str) -> list[dict]:
         return [{"name": n, "description": get_experiment(n).title,
                  "runs": {p: len(runs_for(n, p)) for p in ("smoke", "cpu", "paper")}}
                 for n in ORDER]
-    from harness.samplers import SAMPLERS
+    if kind == "samplers":
+        from harness.samplers import SAMPLERS
 
-    return [{"name": n, "description": SAMPLERS.get(n).description,
-             "options": SAMPLERS.get(n).Options.describe()} for n in SAMPLERS]
+        return [{"name": n, "description": SAMPLERS.get(n).description,
+                 "options": SAMPLERS.get(n).Options.describe()} for n in SAMPLERS]
+    registry = _registry(kind)
+    return [{"name": n, "description": _describe(registry.get(n))} for n in registry]
 
 
 def register(cli: click.Group) -> None:
@@ -56,7 +103,7 @@ def register(cli: click.Group) -> None:
     @click.argument("kind", type=click.Choice(KINDS), required=False)
     @json_option
     def ls(kind: str | None, as_json: bool) -> None:
-        """List registered spaces, benchmarks, metrics, samplers, experiments and key formats."""
+        """List what is registered: every registry, or one KIND."""
         kinds = [kind] if kind else list(KINDS)
         listing = {k: list_items(k) for k in kinds}
         if as_json:

@@ -43,21 +43,25 @@ LOGIT_CLIP = 1e300
 
 @MAPPINGS.register("neg_density")
 def neg_density(alpha: np.ndarray, tau: float) -> np.ndarray:
+    """-alpha / tau: the paper's eq. 8 on raw densities."""
     return -alpha / tau
 
 
 @MAPPINGS.register("neg_log_density")
 def neg_log_density(alpha: np.ndarray, tau: float) -> np.ndarray:
+    """-log(alpha) / tau: ratios of densities, not differences, set the tilt."""
     return -np.log(np.maximum(alpha, TINY)) / tau
 
 
 @MAPPINGS.register("inverse_density")
 def inverse_density(alpha: np.ndarray, tau: float) -> np.ndarray:
+    """(1 / alpha) / tau: sparse regions weighted by inverse density."""
     return (1.0 / np.maximum(alpha, TINY)) / tau
 
 
 @MAPPINGS.register("rank")
 def rank(alpha: np.ndarray, tau: float) -> np.ndarray:
+    """-rank(alpha) / (N tau): only the order of the densities matters."""
     return -rankdata(alpha) / (len(alpha) * tau)
 
 

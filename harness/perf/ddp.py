@@ -103,6 +103,8 @@ def _worker(rank: int, world: int, port: int, batch: int, steps: int, out: str) 
 
 @bench_section("ddp")
 def ddp_two_processes(quick: bool = False, batch_size: int = 128, **_) -> list[dict]:
+    """Two gloo processes against one: a data-parallel step's time and the sharded density
+    recompute, side by side."""
     import torch.multiprocessing as mp
 
     steps = 5 if quick else 20

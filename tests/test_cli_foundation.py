@@ -429,4 +429,5 @@ def test_ls_lists_every_registry_with_a_description():
     for kind, items in listing.items():
         assert items, kind
         for item in items:
-            assert item["name"] and item["description"].strip(), (kind, item)
+            text = item.get("description") or item.get("definition") or ""
+            assert item["name"] and text.strip(), (kind, item)

@@ -17,6 +17,7 @@ TARGET_MB = 200.0
 
 @bench_section("gt-load")
 def gt_load_times(data_dir=None, repeats: int = 3, **_) -> list[dict]:
+    """Load time and peak memory of every ground-truth table whose files are present."""
     from harness.benchmarks import BENCHMARKS, load_benchmark
 
     rows = []

@@ -83,6 +83,7 @@ def train_step_ratio(device: str = "cpu", quick: bool = False, batch_size: int |
                      threads: int = 1, spaces: tuple[str, ...] | None = None,
                      paper_size: bool = False, amp: bool = False, channels_last: bool = False,
                      **_) -> list[dict]:
+    """A supernet step against the stand-alone step of the same architecture, interleaved."""
     with _threads(threads):
         return _train_step_ratio(device, quick, batch_size, spaces or tuple(SHAPES), paper_size,
                                  amp, channels_last)
@@ -147,6 +148,8 @@ def _train_step_ratio(device: str, quick: bool, batch_size: int | None, spaces: 
 @bench_section("eval-pooling")
 def pooling_eval_ratio(device: str = "cpu", quick: bool = False, threads: int = 1,
                        images: int = 250, **_) -> list[dict]:
+    """Pooling supernet evaluation of all 36 networks against the sum of their stand-alone
+    forward passes."""
     with _threads(threads):
         return _pooling_eval_ratio(device, quick, images)
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.analysis.correlate import correlate
+from harness.analysis.intervals import seed_interval
 from harness.benchmarks import load_benchmark
 from harness.cli.main import cli
 from harness.experiments import tables
@@ -149,10 +150,10 @@ def test_seed_interval_matches_t_distribution():
     import scipy.stats
 
     values = [0.2, 0.3, 0.4]
-    mean, std, low, high = tables.seed_interval(values)
+    mean, std, low, high = seed_interval(values)
     half = scipy.stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
     assert mean == pytest.approx(0.3) and low == pytest.approx(0.3 - half) and high == pytest.approx(0.3 + half)
-    one = tables.seed_interval([0.25], boot=(0.1, 0.4))
+    one = seed_interval([0.25], boot=(0.1, 0.4))
     assert one[0] == 0.25 and np.isnan(one[1]) and one[2:] == (0.1, 0.4)
 
 

@@ -160,7 +160,6 @@ class DebiasedSampler(Sampler):
         if not space.enumerable:
             raise HarnessError(f"sampler 'debiased' needs an enumerable space; '{space.name}' has "
                                f"{space.size} architectures: use --sampler debiased-online")
-        self.tau = o.tau
         self.projection = CountSketch(seed, o.proj_dim) if o.proj_dim else None
 
         # Equivalence classes: self.classes[i] is the canonical code, self.members[i] its codes.

@@ -96,12 +96,22 @@ class HarnessGroup(click.Group):
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nas-harness")
-def cli() -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import MODULE first: a plug-in that registers samplers, spaces, benchmarks "
+                   "or metrics (repeatable; also HARNESS_PLUGINS and the nas_harness.plugins "
+                   "entry points).")
+def cli(plugins: tuple[str, ...]) -> None:
     """Train weight-sharing supernets under different samplers and score their rankings.
 
     Exit codes: 0 ok, 1 `check` found a regression, 2 a user error (one line saying what to do),
     3 an internal error (please report it), 130 interrupted, 143 terminated (SIGTERM).
     """
+    from harness.plugins import load_plugins
+
+    try:
+        load_plugins(plugins)
+    except HarnessError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _register_commands() -> None:

@@ -35,6 +35,10 @@ def register(cli: click.Group) -> None:
     @click.option("--label", "labels", multiple=True, metavar="SPACE/ARM",
                   help="Only the design's runs with this label (repeatable), e.g. "
                        "pooling/uniform: one arm of a table, cached like the full design.")
+    @click.option("--arm", "arms", multiple=True, metavar="NAME[:opt=val,...]",
+                  help="Add your sampler as an arm of Table 3 (and top-K, search, Figure 1), "
+                       "paired by seed with uniform, e.g. --arm least-drawn:strength=4 "
+                       "(repeatable; a plug-in's sampler too).")
     @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
     @click.option("--executor", type=click.Choice(["inline", "local", "slurm"]), default="inline",
                   show_default=True,
@@ -55,7 +59,7 @@ def register(cli: click.Group) -> None:
                   help="Rebuild the tables from the runs archived in this report folder (e.g. "
                        "reports/cpu) with the current code; nothing is trained or evaluated.")
     @data_dir_option
-    def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, quiet,
+    def reproduce(targets, profile, out, runs_dir, threads, device, data_root, seeds, arms, quiet,
                   executor, slurm_partition, gpus_per_run, cpus_per_run, timeout_min,
                   array_parallelism, no_wait, from_archive, labels, data_dir) -> None:
         """Train what the experiments need (cached by config hash), then write their tables and
@@ -71,6 +75,9 @@ def register(cli: click.Group) -> None:
                 raise HarnessError(refusal)
         from harness.experiments.executors import ClusterOptions
         from harness.experiments.reproduce import reproduce as run
+        from harness.experiments.spec import parse_arm
+
+        user_arms = [parse_arm(text) for text in arms]  # checked before anything runs
 
         cluster = ClusterOptions(executor, slurm_partition, gpus_per_run, cpus_per_run,
                                  timeout_min, array_parallelism, wait=not no_wait)
@@ -78,7 +85,7 @@ def register(cli: click.Group) -> None:
                       progress=not quiet, log=click.echo, threads=threads, device=device,
                       data_root=data_root, seeds=parse_seeds(seeds) if seeds else None,
                       cluster=cluster, from_archive=Path(from_archive) if from_archive else None,
-                      labels=tuple(labels) or None)
+                      labels=tuple(labels) or None, arms=user_arms or None)
         if summary.get("pending"):
             click.echo(f"{len(summary['pending'])} run(s) queued or running; run the same "
                        "command again to collect them and write the tables")

@@ -11,7 +11,7 @@ from harness.errors import HarnessError
 from harness.experiments import tables
 from harness.experiments.reportdir import default_report_dir, guard_tracked_output
 from harness.experiments.runs import execute
-from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for
+from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for, user_arm_runs
 from harness.io import atomic_write_bytes, atomic_write_json
 from harness.rundir import RunDir, RunDirLocked
 
@@ -116,7 +116,8 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
               data_dir=None, progress: bool = True, log=print, threads: int | None = None,
               device: str | None = None, data_root: str | None = None,
               seeds: tuple[int, ...] | None = None, cluster=None,
-              from_archive: Path | None = None, labels: tuple[str, ...] | None = None) -> dict:
+              from_archive: Path | None = None, labels: tuple[str, ...] | None = None,
+              arms: list[tuple[str, str, dict]] | None = None) -> dict:
     """Run what `targets` need under `profile` (cached), then build their tables and figures.
     `seeds` keeps only the design's runs with those seeds (a pilot). `cluster`
     (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first.
@@ -131,6 +132,8 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     plans = {}
     for name in names:
         specs = runs_for(name, profile)
+        if arms and get_experiment(name).takes_arms:  # user arms, paired by seed with uniform
+            specs = specs + user_arm_runs(profile, arms)
         if seeds is not None:
             specs = [s for s in specs if s.config.seed in seeds]
         if labels is not None:

@@ -56,6 +56,7 @@ class Experiment:
     runs: dict = field(default_factory=dict)  # profile -> (profile -> list[RunSpec])
     uses: tuple = ()  # other experiments whose runs this one reads (e.g. topk reads table3)
     build: Callable | None = None  # (results, profile, report_dir, data_dir) -> table or None
+    takes_arms: bool = False  # user arms (`reproduce --arm`) join its runs, paired by seed
 
 
 def run(profile: str, space: str, sampler: str, seed: int, label: str, **options) -> RunSpec:
@@ -186,23 +187,60 @@ def nb201_runs(profile: str) -> list[RunSpec]:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def _add(name: str, title: str, runs, build, uses: tuple = ()) -> None:
-    EXPERIMENTS[name] = Experiment(name, title, {p: runs for p in PROFILES}, uses, build)
+def _add(name: str, title: str, runs, build, uses: tuple = (), takes_arms: bool = False) -> None:
+    EXPERIMENTS[name] = Experiment(name, title, {p: runs for p in PROFILES}, uses, build,
+                                   takes_arms)
+
+
+def parse_arm(text: str) -> tuple[str, str, dict]:
+    """`NAME[:opt=val,...]` -> (arm name, sampler, options): a user's arm for Table 3's design,
+    its sampler and options checked the way `train` checks them (typed, with "did you mean")."""
+    import json
+
+    from harness.samplers import SAMPLERS, resolve_sampler_options
+
+    sampler, _, rest = text.partition(":")
+    sampler = sampler.strip()
+    SAMPLERS.get(sampler)
+    options: dict = {}
+    for pair in filter(None, (p.strip() for p in rest.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise HarnessError(f"--arm {text!r}: expected NAME[:opt=val,...], e.g. "
+                               "least-drawn:strength=4")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    resolve_sampler_options(sampler, options)
+    return text.strip(), sampler, options
+
+
+def user_arm_runs(profile: str, arms: list[tuple[str, str, dict]]) -> list[RunSpec]:
+    """Table 3's runs of user arms: every benchmark of the profile, the seeds uniform is paired
+    on, so each arm is compared with uniform seed by seed like the paper's arms."""
+    specs = []
+    for space in SETTINGS[profile]["benchmarks"]:
+        for name, sampler, options in arms:
+            specs += [run(profile, space, sampler, seed, f"{space}/{name}",
+                          sampler_options=dict(options))
+                      for seed in _paired_seeds(profile, space)]
+    return specs
 
 
 _add("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)", table3_runs,
-     builders.build_table3)
+     builders.build_table3, takes_arms=True)
 _add("table4", "Table 4: density estimator, inverse mean distance vs KDE", table4_runs,
      builders.build_table4)
 _add("table5", "Table 5: sampling temperature", table5_runs, builders.build_table5)
 _add("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence", table6_runs,
      builders.build_table6)
 _add("topk", "Top-K table: KD@top-K, KT@GT-top-K, P@top-K, BR@K at 5/10/20%", table3_runs,
-     builders.build_topk, ("table3",))
+     builders.build_topk, ("table3",), takes_arms=True)
 _add("search", "Search: ground truth of the architecture each strategy picks", table3_runs,
-     builders.build_search, ("table3",))
+     builders.build_search, ("table3",), takes_arms=True)
 _add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, builders.build_fig1,
-     ("table3",))
+     ("table3",), takes_arms=True)
 _add("fig2", "Figure 2: per-tensor gradient cosine distance over training", table6_runs,
      builders.build_fig2, ("table6",))
 _add("nb201", "NAS-Bench-201: rank correlation and search for uniform, FairNAS, PA&DA, debiased "

@@ -67,7 +67,11 @@ def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list
     return rows
 
 
-DENSITY_SAMPLERS = ("debiased", "debiased-online")
+def audited(sampler: str) -> bool:
+    """Whether a sampler's arm shows its draw audit (the sampler says so: `audit_in_tables`)."""
+    from harness.samplers import SAMPLERS
+
+    return sampler in SAMPLERS and SAMPLERS.get(sampler).audit_in_tables
 # A tilt drawn from a density less reliable than this is the probe's noise, not the density.
 NOISE_RELIABILITY = 0.5
 
@@ -111,7 +115,7 @@ def _audit_columns(row: dict) -> dict:
 
 def audit_text(row: dict) -> tuple[str, str, str]:
     """(KL cell, effective-fraction cell, flag cell) of a table row; '-' for non-density rows."""
-    if row["sampler"] not in DENSITY_SAMPLERS:
+    if not audited(row["sampler"]):
         return "-", "-", ""
     flag = "" if row.get("tests_debiasing") else "**does not test debiasing**"
     if row.get("n_tilted") is not None:
@@ -124,7 +128,7 @@ def audit_text(row: dict) -> tuple[str, str, str]:
 def reliability_cell(row: dict) -> str:
     """Alpha's split-half reliability (mean over seeds); '-' where no run recorded it (a
     one-batch probe) or for a sampler without a density."""
-    if row["sampler"] not in DENSITY_SAMPLERS:
+    if not audited(row["sampler"]):
         return "-"
     return _fmt(row.get("alpha_reliability_mean"), 2)
 
@@ -257,7 +261,7 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
         return None, []
     shown = []
     for r in rows:
-        flag = "" if r["sampler"] not in DENSITY_SAMPLERS else (
+        flag = "" if not audited(r["sampler"]) else (
             "tilted" if r["tests_debiasing"] else "**does not test debiasing**")
         shown.append({
             "benchmark": r["benchmark"], "arm": r["arm"], "metric": r["metric"],
@@ -574,7 +578,7 @@ def nb201_table(results: list[dict], profile: str, report_dir: Path) -> pd.DataF
 
 def _audit_flag(sampler: str, note) -> dict:
     """The audit's warning for a density sampler's row ('' when its draws were tilted)."""
-    if sampler not in DENSITY_SAMPLERS:
+    if not audited(sampler):
         return {}
     return {"audit_note": note if isinstance(note, str) else ""}
 

@@ -62,6 +62,9 @@ class Sampler:
     # Whether the runner computes per-example losses and weights them (importance sampling:
     # `epoch_data`, `path_weight`, `observe_batch`). Off: the plain mean loss, as always.
     weights_losses: bool = False
+    # Whether the tables show this sampler's draw audit (KL from uniform, tilted or not) beside
+    # its arm: a sampler whose draws are meant to differ from uniform (a plug-in sets it too).
+    audit_in_tables: bool = False
 
     def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
         self.space = space

@@ -153,6 +153,7 @@ def _mean_or_none(values: list) -> float | None:
 class DebiasedSampler(Sampler):
     Options = DebiasedOptions
     uses_probe = True
+    audit_in_tables = True
 
     def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
         super().__init__(space, seed, warmup_epochs=warmup_epochs, **options)

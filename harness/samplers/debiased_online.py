@@ -172,6 +172,7 @@ def acceptance_design_test(accepted, proposals, expected) -> dict:
                   "density-aware sampling with online gradient prototypes (any space)")
 class DebiasedOnlineSampler(Sampler):
     Options = OnlineOptions
+    audit_in_tables = True
     # The probe is read, but only its first probe_images images, and attach copes with fewer:
     # the runner's probe_size check would only reject runs that work.
     uses_probe = False

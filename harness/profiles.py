@@ -66,12 +66,12 @@ PROFILES: dict[str, dict[str, dict]] = {
 # cpu / smoke budgets hold (e.g. NAS-Bench-Macro densities on a subset of networks on a CPU).
 SETTINGS = {
     "smoke": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling-fmnist"},
-              "debiased": {"tau": 7.0}, "epochs": None},
+              "epochs": None},
     "cpu": {"seeds": (0, 1, 2),
             "benchmarks": {"pooling": "pooling-fmnist", "nb-macro": "nb-macro-fmnist"},
-            "debiased": {"tau": 7.0}, "epochs": None},
+            "epochs": None},
     "paper": {"seeds": (0, 1, 2), "benchmarks": {"pooling": "pooling", "nb-macro": "nb-macro"},
-              "debiased": {"tau": 7.0}, "epochs": None},
+              "epochs": None},
 }
 # Space-specific sampler options per profile. The paper profile computes NAS-Bench-Macro
 # densities on all 3,969 networks (no imputation); the CPU profiles compute a seeded subset and

@@ -107,7 +107,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def class_code_probabilities(alpha, sizes=None, tau: float = 7.0, mapping: str = "neg_density",
+def class_code_probabilities(alpha, sizes, tau: float, mapping: str = "neg_density",
                              normalize: str | None = None, draw: str = "codes"
                              ) -> tuple[np.ndarray, np.ndarray]:
     """(probability of each row, probability of each single code of the row).
@@ -131,7 +131,7 @@ def class_code_probabilities(alpha, sizes=None, tau: float = 7.0, mapping: str =
     return class_p, class_p / w
 
 
-def sampling_probabilities(alpha, tau: float = 7.0, mapping: str = "neg_density",
+def sampling_probabilities(alpha, tau: float, mapping: str = "neg_density",
                            normalize: str | None = None, weights=None) -> np.ndarray:
     """P = softmax(logits) over the rows of alpha (float64, finite, sums to 1): the sampler's
     `class_code_probabilities` with one code per row. `weights` only enter the "mean"

@@ -65,14 +65,14 @@ def run(profile: str, space: str, sampler: str, seed: int, label: str, **options
     if sampler == "debiased":
         # Per-epoch figure tracking costs forward/backward passes; only the Table 6 / Figure 2
         # runs ask for it.
-        sampler_options = {**settings["debiased"], "figure_archs": 0,
+        sampler_options = {"figure_archs": 0,
                            "track_density_during_warmup": False,
                            **SPACE_SAMPLER_OPTIONS.get((profile, space), {})}
     elif sampler == "debiased-online":
         # Short runs: observe often enough that the prototypes (k=8, initialised from 32
         # observations) are ready after warm-up; each observation is one forward + backward of
         # 16 probe images (about 3% of a 128-image step at observe_every=4).
-        sampler_options = {"tau": settings["debiased"]["tau"]}
+        sampler_options = {}  # its tau: the sampler's own default, declared once
         if profile != "paper":
             sampler_options.update({"observe_every": 4, "probe_images": 16, "refresh_every": 20})
     sampler_options.update(options.pop("sampler_options", {}))

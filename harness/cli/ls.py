@@ -12,37 +12,29 @@ KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "key-form
          "search-strategies", "mutations", "topk-families", "bench-sections")
 
 
+# The plain kinds: (module that fills the registry, the registry's name in that module).
+_REGISTRIES = {
+    "networks": ("harness.nets.common", "NETS"),
+    "datasets": ("harness.data.datasets", "DATASETS"),
+    "ground-truth-files": ("harness.benchmarks.files", "KNOWN_FILES"),
+    "density-estimators": ("harness.density.estimators", "ESTIMATORS"),
+    "density-mappings": ("harness.density.mapping", "MAPPINGS"),
+    "search-strategies": ("harness.search", "SEARCHES"),
+    "mutations": ("harness.search.strategies", "MUTATIONS"),
+    "topk-families": ("harness.analysis.metrics", "TOPK_FAMILIES"),
+    "bench-sections": ("harness.perf", "SECTIONS"),
+}
+
+
 def _registry(kind: str):
     """The registry behind one of the plain kinds (imported on demand: each costs its package)."""
-    if kind == "networks":
-        from harness.nets.common import NETS
-        return NETS
-    if kind == "datasets":
-        from harness.data.datasets import DATASETS
-        return DATASETS
-    if kind == "ground-truth-files":
-        from harness.benchmarks.files import KNOWN_FILES
-        return KNOWN_FILES
-    if kind == "density-estimators":
-        from harness.density.estimators import ESTIMATORS
-        return ESTIMATORS
-    if kind == "density-mappings":
-        from harness.density.mapping import MAPPINGS
-        return MAPPINGS
-    if kind == "search-strategies":
-        import harness.search  # noqa: F401  (registers the strategies)
-        from harness.search.base import SEARCHES
-        return SEARCHES
-    if kind == "mutations":
-        from harness.search.strategies import MUTATIONS
-        return MUTATIONS
-    if kind == "topk-families":
-        from harness.analysis.metrics import TOPK_FAMILIES
-        return TOPK_FAMILIES
-    from harness.perf import SECTIONS, section_names
+    import importlib
 
-    section_names()  # imports (registers) every section
-    return SECTIONS
+    module_name, attribute = _REGISTRIES[kind]
+    module = importlib.import_module(module_name)
+    if kind == "bench-sections":
+        module.section_names()  # imports (registers) every section
+    return getattr(module, attribute)
 
 
 def _describe(entry) -> str:

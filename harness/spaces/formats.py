@@ -118,6 +118,12 @@ def _integer(raw: object) -> int:
     return int(text)
 
 
+def _own_forms(space_name: str):
+    """(read, write) of a space's own key forms: its `parse`, its canonical `key`."""
+    space = get_space(space_name)
+    return (lambda raw: space.parse(str(raw))), space.key
+
+
 # ------------------------------------------------------------------- NAS-Bench-201
 
 _NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -213,8 +219,7 @@ def _nni():
 @register_key_format("macro", "nb-macro", "the 8-digit code, e.g. '02012100'",
                      "NAS-Bench-Macro's nas-bench-macro_cifar10.json keys")
 def _macro():
-    space = get_space("nb-macro")
-    return (lambda raw: space.parse(str(raw))), space.key
+    return _own_forms("nb-macro")
 
 
 @register_key_format("macro-int", "nb-macro", "the 8-digit code saved as an integer (2012100)",
@@ -237,8 +242,7 @@ def _macro_int():
 @register_key_format("pooling", "pooling", "any pooling form: bits, blocks or benchmark id",
                      "the pooling benchmark's lookup table (number, blocks, code)")
 def _pooling():
-    space = get_space("pooling")
-    return (lambda raw: space.parse(str(raw))), space.key
+    return _own_forms("pooling")
 
 
 @register_key_format("pooling-bits", "pooling", "the 10-bit code, e.g. '0000100100'",

@@ -311,7 +311,9 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
         spent["train_seconds"] += mean_train * len(specs)
         spent["train_wall_seconds"] += sum(train_cpu_seconds(run_dir_for(s, runs_root))
                                            for s in specs)
-        for option in (design.options if not short else ("batch",)):
+        # The profile's own option is always scored: every other option is read against it.
+        full_options = tuple(dict.fromkeys((*design.options, default_option)))
+        for option in (full_options if not short else ("batch",)):
             scored = {}
             try:
                 for key, spec in grid.items():

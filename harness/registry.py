@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from harness.errors import UnknownNameError, did_you_mean
@@ -29,6 +30,20 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> T:
         return self.register(name)(obj)
 
+    @contextmanager
+    def swapped(self, name: str, obj: T) -> Iterator[T]:
+        """Within the block, `name` holds `obj` (a test's stand-in); the old entry comes back."""
+        missing = object()
+        previous = self._items.get(name, missing)
+        self._items[name] = obj
+        try:
+            yield obj
+        finally:
+            if previous is missing:
+                del self._items[name]
+            else:
+                self._items[name] = previous
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
@@ -38,8 +53,9 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; known: {known}"
             ) from None
 
-    def names(self) -> list[str]:
-        return sorted(self._items)
+    def names(self, sort: bool = True) -> list[str]:
+        """Registered names, sorted, or in registration order (`sort=False`)."""
+        return sorted(self._items) if sort else list(self._items)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

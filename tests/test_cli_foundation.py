@@ -423,7 +423,7 @@ def test_ls_lists_every_registry_with_a_description():
     from harness.cli.ls import KINDS
 
     listing = run_json("ls")
-    assert set(listing) == set(KINDS) and len(KINDS) == 15
+    assert set(listing) == set(KINDS) and len(KINDS) == 16
     for kind, items in listing.items():
         assert items, kind
         for item in items:

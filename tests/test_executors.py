@@ -57,11 +57,18 @@ def test_local_jobs_train_each_missing_run_once(tmp_path, data_dir):
     assert again["submitted"] == []
 
 
-def test_no_wait_returns_and_a_later_reproduce_collects(tmp_path, data_dir, monkeypatch):
+def test_no_wait_returns_and_a_later_reproduce_collects(tmp_path, data_dir):
+    import dataclasses
+
     import harness.experiments.spec as spec_module
 
-    monkeypatch.setitem(spec_module.EXPERIMENTS["table3"].runs, "smoke",
-                        lambda profile: [tiny(0), tiny(0, "debiased")])
+    tiny_table3 = dataclasses.replace(spec_module.EXPERIMENTS.get("table3"),
+                                      runs=lambda profile: [tiny(0), tiny(0, "debiased")])
+    with spec_module.EXPERIMENTS.swapped("table3", tiny_table3):
+        _no_wait_then_collect(tmp_path, data_dir)
+
+
+def _no_wait_then_collect(tmp_path, data_dir):
     options = ClusterOptions("local", timeout_min=10, wait=False, poll_seconds=1)
     report = tmp_path / "report"
     first = reproduce(["table3"], "smoke", tmp_path / "runs", report, data_dir, progress=False,

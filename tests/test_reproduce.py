@@ -41,11 +41,10 @@ def tiny_setup(tmp_path, monkeypatch):
             specs.append(spec_module.RunSpec(f"pooling/{sampler}", cfg))
         return specs
 
-    real = spec_module.EXPERIMENTS["table3"]
-    monkeypatch.setitem(spec_module.EXPERIMENTS, "table3",
-                        spec_module.Experiment("table3", "Table 3 (tiny)", {"smoke": tiny_runs},
-                                               build=real.build))
-    return tmp_path
+    real = spec_module.EXPERIMENTS.get("table3")
+    with spec_module.EXPERIMENTS.swapped("table3", spec_module.Experiment(
+            "table3", "Table 3 (tiny)", tiny_runs, build=real.build)):
+        yield tmp_path
 
 
 @pytest.mark.slow

@@ -15,11 +15,11 @@ def test_table6_epochs_map_the_paper_onto_fractions():
     assert paper.table6_epochs("paper") == {e: e for e in paper.PAPER_TABLE6_EPOCHS}
     cpu = paper.table6_epochs("cpu")
     assert cpu[0] == 0 and cpu[300] == 66 and cpu[50] == 11 and cpu[100] == 22
-    (run,) = spec.table6_runs("smoke")[:1]
+    (run,) = spec.runs_for("table6", "smoke")[:1]
     cfg = run.config
     assert cfg.epochs == 4 and cfg.warmup_epochs == 4 and cfg.lr_schedule == "constant"
     assert cfg.sampler_options["track_epochs"] == [0, 1, 2, 3]
-    assert len(spec.table6_runs("cpu")) >= 3  # at least three seeds
+    assert len(spec.runs_for("table6", "cpu")) >= 3  # at least three seeds
 
 
 def test_table6_rows_mean_interval_and_epoch_zero(tmp_path):
@@ -50,7 +50,7 @@ def test_table6_rows_mean_interval_and_epoch_zero(tmp_path):
 
 
 def test_cpu_table6_records_figure_2_on_the_first_seed_at_the_tracked_epochs():
-    runs = spec.table6_runs("cpu")
+    runs = spec.runs_for("table6", "cpu")
     first, *others = [r.config.sampler_options for r in runs]
     tracked = sorted(set(paper.table6_epochs("cpu").values()))
     assert first["figure_archs"] == 64

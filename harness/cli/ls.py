@@ -7,7 +7,7 @@ import click
 from harness.cli.options import json_option
 from harness.cli.output import echo_json
 
-KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "key-formats",
+KINDS = ("spaces", "benchmarks", "metrics", "samplers", "experiments", "profiles", "key-formats",
          "networks", "datasets", "ground-truth-files", "density-estimators", "density-mappings",
          "search-strategies", "mutations", "topk-families", "bench-sections")
 
@@ -76,11 +76,18 @@ def list_items(kind: str) -> list[dict]:
                                 f" (order from {KEY_FORMATS.get(n).source})"}
                 for n in KEY_FORMATS]
     if kind == "experiments":
-        from harness.experiments.spec import ORDER, get_experiment, runs_for
+        from harness.experiments.spec import experiment_names, get_experiment, runs_for
+        from harness.profiles import profile_names
 
         return [{"name": n, "description": get_experiment(n).title,
-                 "runs": {p: len(runs_for(n, p)) for p in ("smoke", "cpu", "paper")}}
-                for n in ORDER]
+                 "runs": {p: len(runs_for(n, p)) for p in profile_names()}}
+                for n in experiment_names()]
+    if kind == "profiles":
+        from harness.profiles import get_profile, profile_names
+
+        return [{"name": n, "description": get_profile(n).description,
+                 "benchmarks": dict(get_profile(n).benchmarks), "seeds": list(get_profile(n).seeds)}
+                for n in profile_names()]
     if kind == "samplers":
         from harness.samplers import SAMPLERS
 

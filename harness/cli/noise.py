@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import PathOption, data_dir_option, json_option, parse_seeds
+from harness.cli.options import (
+    PathOption,
+    data_dir_option,
+    json_option,
+    parse_seeds,
+    profile_option,
+)
 from harness.cli.output import echo_json
 from harness.errors import HarnessError
 from harness.experiments.noise_options import EVAL_OPTIONS
@@ -76,8 +82,7 @@ def format_study(study: dict) -> str:
 def register(cli: click.Group) -> None:
     @cli.command("noise")
     @click.argument("benchmark")
-    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu",
-                  show_default=True)
+    @profile_option("cpu")
     @click.option("--seeds", default=None,
                   help="Seeds of the study (at least 2; default: Table 3's paired seeds of the "
                        "space, at least 4); each is trained twice, once perturbed.")

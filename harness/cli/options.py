@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from harness.errors import HarnessError
@@ -15,6 +17,33 @@ class PathOption(click.Path):
         name = param.opts[0] if param is not None and getattr(param, "opts", None) else "path"
         what = "a folder" if not self.file_okay else "a file" if not self.dir_okay else "a path"
         raise HarnessError(f"{name}: {message.rstrip('.')}; pass {what}")
+
+
+class ProfileChoice(click.ParamType):
+    """A registered profile's name, checked when the command runs (so a plug-in's profile is
+    a choice too); a wrong name is one `error:` line with "did you mean"."""
+
+    name = "profile"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        from harness.profiles import profile_names
+
+        return "[" + "|".join(profile_names()) + "]"
+
+    def convert(self, value, param, ctx):
+        from harness.errors import did_you_mean
+        from harness.profiles import PROFILES, profile_names
+
+        if value not in PROFILES:
+            raise HarnessError(f"--profile {value!r}: unknown profile"
+                               f"{did_you_mean(value, profile_names())}; known: "
+                               f"{', '.join(profile_names())} (nas-harness ls profiles)")
+        return value
+
+
+def profile_option(default: str, help: str = "Profile (nas-harness ls profiles).") -> Callable:
+    return click.option("--profile", type=ProfileChoice(), default=default, show_default=True,
+                        help=help)
 
 
 data_dir_option = click.option(

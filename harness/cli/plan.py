@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import PathOption, json_option
+from harness.cli.options import PathOption, json_option, profile_option
 from harness.cli.output import echo_json
 
 
 def register(cli: click.Group) -> None:
     @cli.command("plan")
     @click.argument("experiment")
-    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu",
-                  show_default=True)
+    @profile_option("cpu")
     @click.option("--effect", type=float, required=True,
                   help="The gap to detect, in the metric's units (e.g. 0.1 of Kendall tau).")
     @click.option("--metric", default="kendall_tau", show_default=True)

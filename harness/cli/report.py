@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import PathOption
+from harness.cli.options import PathOption, profile_option
 
 
 def register(cli: click.Group) -> None:
     @cli.command("report")
-    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
-                  show_default=True)
+    @profile_option("smoke")
     @click.option("--out", "out", type=PathOption(file_okay=False), default=None,
                   help="Report folder (default: runs/reports/<profile>, ignored by git; a committed "
                        "report is written with an explicit --out reports/<profile> from a clean "

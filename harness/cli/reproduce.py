@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import PathOption, data_dir_option, parse_seeds
+from harness.cli.options import PathOption, data_dir_option, parse_seeds, profile_option
 
 
 def register(cli: click.Group) -> None:
@@ -14,8 +14,7 @@ def register(cli: click.Group) -> None:
     # Experiment names are checked by the registry (harness.experiments.spec, one owner) with a
     # did-you-mean error: `nas-harness ls experiments` lists them.
     @click.argument("targets", nargs=-1, required=True, metavar="EXPERIMENT...|all")
-    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
-                  show_default=True)
+    @profile_option("smoke")
     @click.option("--out", "out", type=PathOption(file_okay=False), default=None,
                   help="Report folder (default: runs/reports/<profile>, ignored by git; the committed "
                        "reports/<profile> only from a clean commit).")
@@ -66,11 +65,11 @@ def register(cli: click.Group) -> None:
         figures. EXPERIMENT: `nas-harness ls experiments` lists them; `all` runs every one."""
         from harness.environment import absent_device
         from harness.errors import HarnessError
-        from harness.profiles import PROFILES
+        from harness.profiles import get_profile
 
         if executor in ("inline", "local") and from_archive is None:
             # Runs train here: a GPU the machine plainly lacks is refused before torch loads.
-            refusal = absent_device(device or PROFILES.get(profile, {}).get("*", {}).get("device"))
+            refusal = absent_device(device or get_profile(profile).device)
             if refusal:
                 raise HarnessError(refusal)
         from harness.experiments.executors import ClusterOptions

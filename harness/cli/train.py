@@ -7,7 +7,7 @@ import os
 
 import click
 
-from harness.cli.options import PathOption
+from harness.cli.options import PathOption, profile_option
 
 
 def parse_options(pairs: tuple[str, ...], what: str) -> dict:
@@ -33,8 +33,7 @@ def register(cli: click.Group) -> None:
     @click.option("--sampler", default="uniform", show_default=True, help="nas-harness ls samplers.")
     @click.option("--sampler-option", "sampler_options", multiple=True, metavar="KEY=VALUE",
                   help="Sampler option, repeatable (e.g. tau=7).")
-    @click.option("--profile", type=click.Choice(["smoke", "cpu", "paper"]), default="smoke",
-                  show_default=True)
+    @profile_option("smoke")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--out", "out", type=PathOption(file_okay=False), required=True, help="Run directory.")
     @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")

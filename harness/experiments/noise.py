@@ -29,8 +29,8 @@ from harness.benchmarks.base import BENCHMARKS
 from harness.errors import HarnessError
 from harness.experiments.noise_options import EVAL_OPTIONS
 from harness.experiments.runs import run_dir_for
-from harness.experiments.spec import RunSpec, _paired_seeds, run
-from harness.profiles import SETTINGS
+from harness.experiments.spec import RunSpec, run
+from harness.profiles import get_profile
 from harness.rundir import RunDir, RunDirLocked
 from harness.train.config import profile_overrides
 
@@ -88,10 +88,9 @@ def design_for(benchmark: str, profile: str, seeds: tuple[int, ...] | None = Non
                options: tuple[str, ...] = EVAL_OPTIONS) -> NoiseDesign:
     """The study of `benchmark` under `profile` (its space from the benchmark registry)."""
     spec = BENCHMARKS.get(benchmark)
-    if profile not in SETTINGS:
-        raise HarnessError(f"unknown profile '{profile}'")
+    paired = get_profile(profile).paired_seeds(spec.space)
     if seeds is None:  # Table 3's paired seeds (its uniform runs are the base runs), at least 4
-        seeds = tuple(range(max(4, len(_paired_seeds(profile, spec.space)))))
+        seeds = tuple(range(max(4, len(paired))))
     if len(seeds) < 2:
         raise HarnessError("--seeds: the seed part of the noise needs at least 2 seeds")
     return NoiseDesign(benchmark, profile, spec.space, tuple(seeds),

@@ -19,7 +19,7 @@ PAPER_TABLE6_EPOCHS = tuple(TABLE6)  # the paper's warm-up epochs (of 300) in it
 
 def table6_epochs(profile: str) -> dict[int, int]:
     """{paper epoch (of 300): epochs here} for the profile's Table 6 run length."""
-    from harness.profiles import TABLE6_LENGTH
+    from harness.profiles import get_profile
 
-    length = TABLE6_LENGTH[profile]
+    length = get_profile(profile).table6_length
     return {e: int(round(e / 300 * length)) for e in PAPER_TABLE6_EPOCHS}

@@ -11,7 +11,13 @@ from harness.errors import HarnessError
 from harness.experiments import tables
 from harness.experiments.reportdir import default_report_dir, guard_tracked_output
 from harness.experiments.runs import execute
-from harness.experiments.spec import ORDER, RunSpec, get_experiment, runs_for, user_arm_runs
+from harness.experiments.spec import (
+    RunSpec,
+    experiment_names,
+    get_experiment,
+    runs_for,
+    user_arm_runs,
+)
 from harness.io import atomic_write_bytes, atomic_write_json
 from harness.rundir import RunDir, RunDirLocked
 
@@ -123,7 +129,7 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
     (harness.experiments.executors.ClusterOptions) submits the missing runs as jobs first.
     `from_archive` (a report folder with archived runs) rebuilds the tables from the runs
     recorded there instead of training or evaluating anything."""
-    names = ORDER if "all" in targets else targets
+    names = experiment_names() if "all" in targets else targets
     for name in names:
         get_experiment(name)
     report_dir = Path(report_dir or default_report_dir(profile))

@@ -13,15 +13,8 @@ import pandas as pd
 from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
 from harness.experiments.tables import _fmt, write_table
+from harness.profiles import get_profile
 from harness.spaces.restricted import RestrictedSpace
-
-# Budgets: distinct full evaluations for random / evolutionary, one-batch evaluations for BSE.
-BUDGETS = {"smoke": {"random": 8, "evolutionary": 8, "bse": 24},
-           "cpu": {"random": 12, "evolutionary": 12, "bse": 48},
-           "paper": {"random": 1000, "evolutionary": 1000, "bse": 4000}}
-EVO_OPTIONS = {"smoke": {"population_size": 4, "top_k": 2, "n_mutation": 2, "n_crossover": 2},
-               "cpu": {"population_size": 6, "top_k": 3, "n_mutation": 3, "n_crossover": 3},
-               "paper": {}}
 
 
 def recorded_rows(result: dict, name: str) -> list[dict] | None:
@@ -45,6 +38,8 @@ def search_runs(results: list[dict], profile: str, data_dir=None, name: str = "s
     from harness.spaces import get_space
     from harness.train.trained import TrainedRun
 
+    chosen = get_profile(profile)  # its search budgets (Profile.search_budgets)
+    budgets = chosen.search_budgets
     rows = []
     for result in results:
         if not RunDir(result["run_dir"]).has_checkpoint():
@@ -66,10 +61,10 @@ def search_runs(results: list[dict], profile: str, data_dir=None, name: str = "s
         # there is read, not recomputed; it still counts against the strategy's budget.
         _, cached = eval_cache(run)
         known = {key: record["supernet_accuracy"] for key, record in cached.items()}
-        for strategy, budget in BUDGETS[profile].items():
+        for strategy, budget in budgets.items():
             scorer = SupernetScorer(model, space, batches, bn_eval=bn_eval, device=device,
                                     recal_batches=recal, known=known)
-            options = EVO_OPTIONS[profile] if strategy == "evolutionary" else {}
+            options = dict(chosen.evolution_options) if strategy == "evolutionary" else {}
             started = time.perf_counter()
             found = run_search(strategy, searched, scorer, seed=result["seed"], budget=budget,
                                truth=truth, **options)

@@ -9,23 +9,15 @@ what was interrupted. Tables and figures are functions of the cached results (ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.errors import HarnessError, did_you_mean
 from harness.experiments import builders
 from harness.experiments.arms import arm_of
 from harness.experiments.paper import table6_epochs
-from harness.profiles import NAMES as PROFILES
-from harness.profiles import (
-    SETTINGS,
-    SPACE_SAMPLER_OPTIONS,
-    TABLE3_CPU_SEEDS,
-    TABLE3_EXTRA_ARMS,
-    TABLE5_SEEDS,
-    TABLE6_FIGURE_SEEDS,
-    TABLE6_LENGTH,
-)
-from harness.train.config import RunConfig, profile_overrides, resolve_config
+from harness.profiles import PAPER_TABLE5_TEMPERATURES, PROFILES, Profile, get_profile
+from harness.registry import Registry
+from harness.train.config import RunConfig, resolve_config
 
 
 @dataclass(frozen=True)
@@ -48,94 +40,102 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One table or figure, as complete data: the runs it needs under each profile and the
-    function that builds it from their results (harness.experiments.builders)."""
+    """One table or figure, as complete data: the runs it needs under a profile and the function
+    that builds it from their results (harness.experiments.builders)."""
 
     name: str
     title: str
-    runs: dict = field(default_factory=dict)  # profile -> (profile -> list[RunSpec])
+    runs: Callable[[Profile], list[RunSpec]]
     uses: tuple = ()  # other experiments whose runs this one reads (e.g. topk reads table3)
     build: Callable | None = None  # (results, profile, report_dir, data_dir) -> table or None
     takes_arms: bool = False  # user arms (`reproduce --arm`) join its runs, paired by seed
 
 
-def run(profile: str, space: str, sampler: str, seed: int, label: str, **options) -> RunSpec:
-    settings = SETTINGS[profile]
-    sampler_options = {}
+# Registration order is the order `reproduce all` builds them and `ls experiments` lists them.
+EXPERIMENTS: Registry[Experiment] = Registry("table or figure")
+
+
+def experiment(name: str, title: str, build: Callable, uses: tuple = (),
+               takes_arms: bool = False) -> Callable:
+    """Register the decorated `runs(profile) -> list[RunSpec]` as the experiment `name`."""
+    def decorator(runs: Callable[[Profile], list[RunSpec]]):
+        EXPERIMENTS.add(name, Experiment(name, title, runs, uses, build, takes_arms))
+        return runs
+
+    return decorator
+
+
+def run(profile: Profile | str, space: str, sampler: str, seed: int, label: str,
+        **options) -> RunSpec:
+    """One run of `profile`: its overrides for `space`, its options for `sampler`, then
+    `sampler_options` and `options` on top."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    sampler_options = profile.sampler_options(sampler, space)
     if sampler == "debiased":
         # Per-epoch figure tracking costs forward/backward passes; only the Table 6 / Figure 2
         # runs ask for it.
-        sampler_options = {"figure_archs": 0,
-                           "track_density_during_warmup": False,
-                           **SPACE_SAMPLER_OPTIONS.get((profile, space), {})}
-    elif sampler == "debiased-online":
-        # Short runs: observe often enough that the prototypes (k=8, initialised from 32
-        # observations) are ready after warm-up; each observation is one forward + backward of
-        # 16 probe images (about 3% of a 128-image step at observe_every=4).
-        sampler_options = {}  # its tau: the sampler's own default, declared once
-        if profile != "paper":
-            sampler_options.update({"observe_every": 4, "probe_images": 16, "refresh_every": 20})
+        sampler_options = {"figure_archs": 0, "track_density_during_warmup": False,
+                           **sampler_options}
     sampler_options.update(options.pop("sampler_options", {}))
     if sampler == "uniform":
         # Keep the warm-up checkpoint the paired density runs of this seed fork from.
-        warmup = options.get("warmup_epochs") or profile_overrides(profile, space).get(
+        warmup = options.get("warmup_epochs") or profile.run_overrides(space).get(
             "warmup_epochs", 0)
         if warmup >= 2:
             options.setdefault("keep_checkpoints", (warmup - 2,))
-    benchmark = options.pop("benchmark", None) or settings["benchmarks"][space]
-    config = resolve_config(space, profile, benchmark=benchmark, sampler=sampler,
+    benchmark = options.pop("benchmark", None) or profile.benchmarks[space]
+    config = resolve_config(space, profile.name, benchmark=benchmark, sampler=sampler,
                             sampler_options=sampler_options or None, seed=seed, **options)
     return RunSpec(label=label, config=config)
 
 
-def _paired_seeds(profile: str, space: str) -> tuple[int, ...]:
-    """Seeds of Table 3's paired arms (uniform, debiased, extra arms). cpu: TABLE3_CPU_SEEDS
-    (from `nas-harness plan`: pooling needs about 8 pairs for a gap of 0.1)."""
-    if profile == "cpu":
-        return tuple(range(TABLE3_CPU_SEEDS[space]))
-    return tuple(SETTINGS[profile]["seeds"])
+def _strict_on(sampler: str, space: str) -> bool:
+    from harness.samplers import SAMPLERS
+    from harness.spaces import get_space
+
+    return SAMPLERS.get(sampler).strict_on(get_space(space))
 
 
-def table3_runs(profile: str) -> list[RunSpec]:
-    settings = SETTINGS[profile]
+@experiment("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)",
+            builders.build_table3, takes_arms=True)
+def table3_runs(profile: Profile) -> list[RunSpec]:
     specs = []
-    for space in settings["benchmarks"]:
-        samplers = ["uniform", "debiased"]
-        if profile != "smoke":
-            samplers.append("debiased-online")
-            if space != "pooling":  # strict fairness needs an unconstrained product space
-                samplers.append("fairnas")
-        for sampler in samplers:
-            # The extra baselines get two seeds on cpu: labelled with their MDE, not read.
-            seeds = (_paired_seeds(profile, space) if sampler in ("uniform", "debiased")
-                     or profile != "cpu" else settings["seeds"][:2])
-            specs += [run(profile, space, sampler, seed, f"{space}/{sampler}") for seed in seeds]
-        for arm, options in TABLE3_EXTRA_ARMS.get((profile, space), {}).items():
+    for space in profile.benchmarks:
+        paired = profile.paired_seeds(space)
+        for sampler in ("uniform", "debiased"):
+            specs += [run(profile, space, sampler, seed, f"{space}/{sampler}") for seed in paired]
+        # Baselines run only where they run as published (FairNAS's strict fairness needs an
+        # unconstrained product space); they may get fewer seeds, labelled with their MDE.
+        baseline_seeds = paired[:profile.table3_baseline_seeds or len(paired)]
+        for sampler in profile.table3_baselines:
+            if _strict_on(sampler, space):
+                specs += [run(profile, space, sampler, seed, f"{space}/{sampler}")
+                          for seed in baseline_seeds]
+        for arm, options in profile.table3_extra_arms.get(space, {}).items():
             options = dict(options)
             sampler = options.pop("sampler")
             specs += [run(profile, space, sampler, seed, f"{space}/{arm}", sampler_options=options)
-                      for seed in _paired_seeds(profile, space)]
+                      for seed in paired]
     return specs
 
 
-def table4_runs(profile: str) -> list[RunSpec]:
-    seeds = SETTINGS[profile]["seeds"]
+@experiment("table4", "Table 4: density estimator, inverse mean distance vs KDE",
+            builders.build_table4)
+def table4_runs(profile: Profile) -> list[RunSpec]:
     # The default estimator is inverse mean distance: its runs are Table 3's debiased runs.
     return [run(profile, "pooling", "debiased", seed, f"pooling/{estimator}",
                 sampler_options={} if estimator == "inverse_mean_distance" else {"estimator": estimator})
-            for estimator in ("inverse_mean_distance", "kde") for seed in seeds]
+            for estimator in ("inverse_mean_distance", "kde") for seed in profile.seeds]
 
 
-PAPER_TABLE5_TEMPERATURES = (50.0, 7.0, 0.5, 0.1)
-
-
-def table5_runs(profile: str) -> list[RunSpec]:
-    space = "nb-macro" if "nb-macro" in SETTINGS[profile]["benchmarks"] else "pooling"
-    design = TABLE5_SEEDS.get(profile) or {tau: len(SETTINGS[profile]["seeds"])
-                                          for tau in PAPER_TABLE5_TEMPERATURES}
+@experiment("table5", "Table 5: sampling temperature", builders.build_table5)
+def table5_runs(profile: Profile) -> list[RunSpec]:
+    space = "nb-macro" if "nb-macro" in profile.benchmarks else "pooling"
+    design = (profile.table5_seeds if profile.table5_seeds is not None
+              else {tau: len(profile.seeds) for tau in PAPER_TABLE5_TEMPERATURES})
     return [run(profile, space, "debiased", seed, f"{space}/tau={tau:g}", sampler_options={"tau": tau})
             for tau, n_seeds in design.items()
-            for seed in SETTINGS[profile]["seeds"][:n_seeds]]  # tau=7 reuses Table 3's runs
+            for seed in profile.seeds[:n_seeds]]  # tau=7 reuses Table 3's runs
 
 
 # Table 6 on a fraction-of-training axis: the paper's warm-up epochs (of its 300) map to the
@@ -146,14 +146,15 @@ def table5_runs(profile: str) -> list[RunSpec]:
 # (harness.experiments.paper.table6_epochs maps the paper's epochs to the profile's.)
 
 
-def table6_runs(profile: str) -> list[RunSpec]:
-    length = TABLE6_LENGTH[profile]
+@experiment("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence",
+            builders.build_table6)
+def table6_runs(profile: Profile) -> list[RunSpec]:
+    length = profile.table6_length
     total = length + max(1, length // 3)
-    tracked = sorted(set(table6_epochs(profile).values()))
-    seeds = SETTINGS[profile]["seeds"][:1] if profile == "smoke" else SETTINGS[profile]["seeds"]
-    figure_seeds = TABLE6_FIGURE_SEEDS.get(profile)
+    tracked = sorted(set(table6_epochs(profile.name).values()))
+    figure_seeds = profile.table6_figure_seeds
     specs = []
-    for i, seed in enumerate(seeds):
+    for i, seed in enumerate(profile.first_seeds(profile.table6_seeds)):
         options = {"track_density_during_warmup": True, "figure_archs": 64,
                    "track_epochs": tracked}
         if figure_seeds is not None:
@@ -165,31 +166,29 @@ def table6_runs(profile: str) -> list[RunSpec]:
     return specs
 
 
+experiment("topk", "Top-K table: KD@top-K, KT@GT-top-K, P@top-K, BR@K at 5/10/20%",
+           builders.build_topk, ("table3",), takes_arms=True)(table3_runs)
+experiment("search", "Search: ground truth of the architecture each strategy picks",
+           builders.build_search, ("table3",), takes_arms=True)(table3_runs)
+experiment("fig1", "Figure 1: ground-truth rank vs supernet rank", builders.build_fig1,
+           ("table3",), takes_arms=True)(table3_runs)
+experiment("fig2", "Figure 2: per-tensor gradient cosine distance over training",
+           builders.build_fig2, ("table6",))(table6_runs)
+
 # The NB-201 experiment (the main paper's NB-201 table, PA&DA's home ground): every sampler on
-# the NB-201 supernet, scored against each dataset's ground truth. The paper profile trains one
-# supernet per dataset, as PA&DA does (CIFAR-10 scored against its test accuracy, as PA&DA's
-# rank_func does); the cpu and smoke profiles train on Fashion-MNIST against nb201-fmnist.
+# the NB-201 supernet, scored against each dataset's ground truth (the profile's
+# `nb201_benchmarks`: the paper profile trains one supernet per dataset, as PA&DA does; cpu and
+# smoke train on Fashion-MNIST against nb201-fmnist).
 NB201_SAMPLERS = ("uniform", "fairnas", "pada", "debiased", "debiased-online")
-NB201_BENCHMARKS = {"smoke": {"nb201-fmnist": "fashion-mnist"},
-                    "cpu": {"nb201-fmnist": "fashion-mnist"},
-                    "paper": {"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100",
-                              "nb201-imagenet16": "imagenet16-120"}}
 
 
-def nb201_runs(profile: str) -> list[RunSpec]:
-    seeds = SETTINGS[profile]["seeds"][:1] if profile == "smoke" else SETTINGS[profile]["seeds"]
+@experiment("nb201", "NAS-Bench-201: rank correlation and search for uniform, FairNAS, PA&DA, "
+            "debiased and debiased-online", builders.build_nb201)
+def nb201_runs(profile: Profile) -> list[RunSpec]:
     return [run(profile, "nb201", sampler, seed, f"nb201/{benchmark}/{sampler}",
                 benchmark=benchmark, dataset=dataset)
-            for benchmark, dataset in NB201_BENCHMARKS[profile].items()
-            for sampler in NB201_SAMPLERS for seed in seeds]
-
-
-EXPERIMENTS: dict[str, Experiment] = {}
-
-
-def _add(name: str, title: str, runs, build, uses: tuple = (), takes_arms: bool = False) -> None:
-    EXPERIMENTS[name] = Experiment(name, title, {p: runs for p in PROFILES}, uses, build,
-                                   takes_arms)
+            for benchmark, dataset in profile.nb201_benchmarks.items()
+            for sampler in NB201_SAMPLERS for seed in profile.first_seeds(profile.nb201_seeds)]
 
 
 def parse_arm(text: str) -> tuple[str, str, dict]:
@@ -219,46 +218,30 @@ def parse_arm(text: str) -> tuple[str, str, dict]:
 def user_arm_runs(profile: str, arms: list[tuple[str, str, dict]]) -> list[RunSpec]:
     """Table 3's runs of user arms: every benchmark of the profile, the seeds uniform is paired
     on, so each arm is compared with uniform seed by seed like the paper's arms."""
+    chosen = get_profile(profile)
     specs = []
-    for space in SETTINGS[profile]["benchmarks"]:
+    for space in chosen.benchmarks:
         for name, sampler, options in arms:
-            specs += [run(profile, space, sampler, seed, f"{space}/{name}",
+            specs += [run(chosen, space, sampler, seed, f"{space}/{name}",
                           sampler_options=dict(options))
-                      for seed in _paired_seeds(profile, space)]
+                      for seed in chosen.paired_seeds(space)]
     return specs
 
 
-_add("table3", "Table 3: rank correlation, uniform vs debiased (and FairNAS, online)", table3_runs,
-     builders.build_table3, takes_arms=True)
-_add("table4", "Table 4: density estimator, inverse mean distance vs KDE", table4_runs,
-     builders.build_table4)
-_add("table5", "Table 5: sampling temperature", table5_runs, builders.build_table5)
-_add("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence", table6_runs,
-     builders.build_table6)
-_add("topk", "Top-K table: KD@top-K, KT@GT-top-K, P@top-K, BR@K at 5/10/20%", table3_runs,
-     builders.build_topk, ("table3",), takes_arms=True)
-_add("search", "Search: ground truth of the architecture each strategy picks", table3_runs,
-     builders.build_search, ("table3",), takes_arms=True)
-_add("fig1", "Figure 1: ground-truth rank vs supernet rank", table3_runs, builders.build_fig1,
-     ("table3",), takes_arms=True)
-_add("fig2", "Figure 2: per-tensor gradient cosine distance over training", table6_runs,
-     builders.build_fig2, ("table6",))
-_add("nb201", "NAS-Bench-201: rank correlation and search for uniform, FairNAS, PA&DA, debiased "
-     "and debiased-online", nb201_runs, builders.build_nb201)
-
-ORDER = ["table3", "table4", "table5", "table6", "topk", "search", "fig1", "fig2", "nb201"]
+def experiment_names() -> list[str]:
+    """Every registered experiment, in registration order."""
+    return EXPERIMENTS.names(sort=False)
 
 
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
-        raise HarnessError(f"unknown table or figure '{name}'{did_you_mean(name, EXPERIMENTS)}; "
-                           f"known: {', '.join(ORDER)} or all")
-    return EXPERIMENTS[name]
+        raise HarnessError(f"unknown table or figure '{name}'"
+                           f"{did_you_mean(name, experiment_names())}; known: "
+                           f"{', '.join(experiment_names())} or all")
+    return EXPERIMENTS.get(name)
 
 
 def runs_for(name: str, profile: str) -> list[RunSpec]:
     if profile not in PROFILES:
         raise HarnessError(f"unknown profile '{profile}'{did_you_mean(profile, PROFILES)}")
-    if profile == "smoke" and name in ("table5",):
-        return []
-    return get_experiment(name).runs[profile](profile)
+    return get_experiment(name).runs(get_profile(profile))

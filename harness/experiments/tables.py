@@ -143,7 +143,7 @@ def our_dataset(profile: str) -> str:
     """The dataset our rows of `profile` were trained on, as a table names it."""
     from harness.profiles import PROFILES
 
-    name = (PROFILES.get(profile, {}).get("*") or {}).get("dataset", "")
+    name = PROFILES.get(profile).dataset if profile in PROFILES else ""
     return {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}.get(name, name or profile)
 
 
@@ -448,9 +448,9 @@ def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
     """Spearman between the density after e uniform epochs and the density at convergence (the
     end of a longer run), per seed; rows at the paper's warm-up epochs mapped to fractions of
     the profile's run length; mean over seeds with a t interval."""
-    from harness.profiles import TABLE6_LENGTH
+    from harness.profiles import PROFILES
 
-    length = TABLE6_LENGTH.get(profile)
+    length = PROFILES.get(profile).table6_length if profile in PROFILES else None
     mapping = paper.table6_epochs(profile) if length else {}
     rows = []
     for r in results:

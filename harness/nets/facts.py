@@ -11,10 +11,9 @@ from harness.spaces.base import SearchSpace
 
 def default_dataset(space: str) -> str:
     """The dataset of the space's published recipe (the paper profile)."""
-    from harness.profiles import PROFILES
+    from harness.profiles import get_profile
 
-    paper = PROFILES["paper"]
-    return paper.get(space, {}).get("dataset") or paper["*"]["dataset"]
+    return get_profile("paper").run_overrides(space)["dataset"]
 
 
 def architecture_facts(space: SearchSpace, key: str, dataset: str | None = None,

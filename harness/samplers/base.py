@@ -82,6 +82,12 @@ class Sampler:
         sampler whose warm-up draws, and records, nothing but what uniform does. Default: no."""
         return False
 
+    @classmethod
+    def strict_on(cls, space: SearchSpace) -> bool:
+        """Whether the sampler runs on `space` as published, not as a documented relaxation; the
+        paper's tables run a baseline only where it does. Default: yes."""
+        return True
+
     def paths(self, step: int) -> list[Arch]:
         """The architectures trained at `step`; gradients accumulate over them, then one update."""
         return [self.sample(step)]

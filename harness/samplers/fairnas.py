@@ -53,6 +53,10 @@ class FairNASSampler(Sampler):
                 "(every choice of every layer once per update) is impossible; use --sampler uniform")
         self.m = len(self.n_choices) if self.pooling else max(self.n_choices)
 
+    @classmethod
+    def strict_on(cls, space: SearchSpace) -> bool:
+        return _unconstrained(space)  # elsewhere: pooling's relaxation, or refused
+
     def paths(self, step: int) -> list[Arch]:
         if self.pooling:
             return self._pooling_paths()

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError, did_you_mean
-from harness.profiles import PROFILES  # the run-config overrides of every profile
+from harness.profiles import PROFILES, profile_names  # the run-config overrides of every profile
 
 
 @dataclass(frozen=True)
@@ -229,17 +229,11 @@ def config_differences(old: RunConfig, new: RunConfig) -> list[str]:
 
 
 def profile_overrides(profile: str, space: str) -> dict:
+    """The run-config overrides the profile gives runs of `space`."""
     if profile not in PROFILES:
-        raise HarnessError(f"unknown profile '{profile}'{did_you_mean(profile, PROFILES)}; "
-                           f"known: {', '.join(PROFILES)}")
-    table = PROFILES[profile]
-    merged = dict(table.get("*", {}))
-    for key, value in table.get(space, {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
+        raise HarnessError(f"unknown profile '{profile}'{did_you_mean(profile, profile_names())}"
+                           f"; known: {', '.join(profile_names())}")
+    return PROFILES.get(profile).run_overrides(space)
 
 
 # A supernet scored against a benchmark the harness trained itself must see the same data and

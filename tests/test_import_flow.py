@@ -3,7 +3,7 @@ analysis -> experiments -> cli. This test reads every import in the package, at 
 and inside functions, and fails on an import against that order or on an import cycle.
 
 Where the packages the design's line does not name sit, and why:
-- foundation (errors, registry, io, progress, environment, profiles, tablefile, rundir,
+- foundation (errors, registry, io, progress, environment, profiles, tablefile, rundir, results,
   plugins): plain helpers and data that import no other layer; everything may use them;
 - data and benchmarks sit with spaces at the bottom: datasets and ground truth are inputs that
   nets (input shapes), training and analysis read;
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "harness"
 
 LAYERS = {
     "": 0, "errors": 0, "registry": 0, "io": 0, "progress": 0, "environment": 0, "profiles": 0,
-    "tablefile": 0, "rundir": 0, "plugins": 0,
+    "tablefile": 0, "rundir": 0, "results": 0, "plugins": 0,
     "spaces": 1, "data": 1, "benchmarks": 2,
     "nets": 3,
     "samplers": 4, "density": 4,

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from harness.errors import HarnessError
-from harness.experiments.reportdir import WORK, default_report_dir, guard_tracked_output
+from harness.experiments.reportdir import guard_tracked_output
+from harness.results import WORK, default_report_dir
 
 
 def git(repo, *args):

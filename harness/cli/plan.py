@@ -28,8 +28,10 @@ def register(cli: click.Group) -> None:
 
         get_experiment(experiment)
         get_metric(metric)  # a typo is refused with "did you mean", before any file is read
-        out = make_plan(experiment, profile, effect, Path(results or Path("reports") / profile),
-                        metric)
+        from harness.results import committed_report_dir
+
+        out = make_plan(experiment, profile, effect,
+                        Path(results or committed_report_dir(profile)), metric)
         if as_json:
             echo_json(out)
             return

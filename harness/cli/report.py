@@ -20,7 +20,8 @@ def register(cli: click.Group) -> None:
         """One self-contained HTML page plus Markdown with every table and figure of a profile."""
         from harness.errors import HarnessError
         from harness.experiments.report import build_report
-        from harness.experiments.reportdir import default_report_dir, guard_tracked_output
+        from harness.experiments.reportdir import guard_tracked_output
+        from harness.results import default_report_dir
 
         report_dir = Path(out) if out else default_report_dir(profile)
         guard_tracked_output(report_dir)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from harness.errors import DataFileError
 from harness.io import atomic_write_json, check_writable
+from harness.results import ReportDir
 
 FORMAT = 2
 EXACT_TOLERANCE = 1e-9
-ENVIRONMENT = "environment.json"  # written beside summary.json by reproduce
 
 
 def _number(value) -> bool:
@@ -75,7 +75,7 @@ def read_summary(results_dir: Path) -> dict:
     if results_dir.is_file():
         raise DataFileError(f"{results_dir}: --results is a file; pass the report folder that holds "
                             "summary.json (e.g. reports/smoke)")
-    path = results_dir / "summary.json"
+    path = ReportDir(results_dir).summary_path
     summary = _read_json(path, "no results to check; run `nas-harness reproduce ... --profile P` first",
                          "rerun the reproduction")
     return validate_summary(summary, path)
@@ -83,7 +83,7 @@ def read_summary(results_dir: Path) -> dict:
 
 def read_environment(results_dir: Path) -> dict:
     """The results' environment record ({"fingerprint", "id", ...}); empty when none."""
-    path = Path(results_dir) / ENVIRONMENT
+    path = ReportDir(results_dir).environment_path
     if not path.is_file():
         return {}
     record = _read_json(path, "", "rerun the reproduction")
@@ -95,7 +95,9 @@ def _finite_list(values) -> bool:
         _number(v) and math.isfinite(v) for v in values)
 
 
-def make_baseline(profile: str, results_dir: Path) -> dict:
+def make_baseline(results_dir: Path) -> dict:
+    """A format-2 baseline from a reproduction folder: its finite per-seed numbers, the profile
+    its runs recorded, and their environment."""
     summary = read_summary(results_dir)
     metrics = {}
     for key, entry in sorted(summary.items()):
@@ -106,11 +108,12 @@ def make_baseline(profile: str, results_dir: Path) -> dict:
                         "seeds": entry.get("seeds"), "n_seeds": len(values),
                         "higher_is_better": entry.get("higher_is_better", True)}
     if not metrics:
-        raise DataFileError(f"{Path(results_dir) / 'summary.json'}: no metric with finite "
+        raise DataFileError(f"{ReportDir(results_dir).summary_path}: no metric with finite "
                             "per-seed values to record, so the baseline would guard nothing; "
                             "rerun the reproduction with this version")
     from harness.train.config import provenance
 
+    profile = _profile_of(results_dir)
     environment = read_environment(results_dir)
     return {"format": FORMAT, "profile": profile,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -286,15 +289,15 @@ def choose_mode(baseline: dict, results_dir: Path, mode: str = "auto") -> tuple[
 def check(baseline_path: Path, results_dir: Path | None = None, update: bool = False,
           mode: str = "auto", only: tuple[str, ...] = ()) -> tuple[int, str]:
     """(exit code, report text): 0 no regression (or no change), 1 a regression or a change."""
-    from harness.experiments.reportdir import default_report_dir, guard_tracked_output
+    from harness.experiments.reportdir import guard_tracked_output
+    from harness.results import default_report_dir
 
     if update:
         if results_dir is None:
             raise DataFileError("--update needs the results to record: pass --results DIR")
         check_writable(baseline_path)
         guard_tracked_output(baseline_path, "baseline")
-        summary_profile = _profile_of(Path(results_dir))
-        baseline = make_baseline(summary_profile, Path(results_dir))
+        baseline = make_baseline(Path(results_dir))
         atomic_write_json(baseline_path, baseline)
         return 0, f"baseline written: {baseline_path} ({len(baseline['metrics'])} metrics)"
     baseline = read_baseline(baseline_path)
@@ -334,20 +337,13 @@ def check(baseline_path: Path, results_dir: Path | None = None, update: bool = F
 
 
 def _profile_of(results_dir: Path, required: bool = True) -> str | None:
-    """The profile of a reproduction: its runs' recorded profile (runs.json)."""
-    path = Path(results_dir) / "runs.json"
-    profiles = set()
-    if path.is_file():
-        try:
-            runs = json.loads(path.read_text())
-            profiles = {r.get("profile") for r in runs if isinstance(r, dict)} - {None}
-        except (json.JSONDecodeError, OSError, TypeError):
-            profiles = set()
-    if len(profiles) == 1:
-        return profiles.pop()
-    if required:
-        return Path(results_dir).name
-    return None
+    """The profile of a reproduction: its runs' recorded profile (runs.json), never a guess."""
+    profile = ReportDir(results_dir).profile()
+    if profile is None and required:
+        raise DataFileError(f"{ReportDir(results_dir).runs_path}: its runs name no single "
+                            "profile, so the baseline could not say which it guards; pass the "
+                            "folder one `nas-harness reproduce --profile P` wrote")
+    return profile
 
 
 def operating_characteristics(baseline: dict, reps: int = 2000, new_seeds: int | None = None,

@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.experiments.runs import execute, run_dir_for
 from harness.experiments.spec import RunSpec
 from harness.io import atomic_write_json
+from harness.results import RunsRoot
 from harness.rundir import RunDir
 
 EXECUTORS = ("inline", "local", "slurm")
@@ -90,7 +91,7 @@ class Ledger:
     """{run name: submitted job} for one profile's runs cache."""
 
     def __init__(self, runs_root: Path, profile: str):
-        self.folder = Path(runs_root) / profile / ".jobs"
+        self.folder = RunsRoot(runs_root).jobs_folder(profile)
 
     def path(self, spec: RunSpec) -> Path:
         return self.folder / f"{spec.run_name}.json"
@@ -209,7 +210,7 @@ def submit_runs(specs: list[RunSpec], runs_root: Path, data_dir, options: Cluste
     submitted, failed, pending = [], [], []
     for profile, group in by_profile.items():
         ledger = Ledger(runs_root, profile)
-        folder = Path(runs_root) / profile / ".submitit"
+        folder = RunsRoot(runs_root).submitit_folder(profile)
         # Uniform runs first: the paired density runs of a seed fork from their warm-up. When
         # waiting, they go as a first wave; otherwise in one array, uniform jobs first.
         group = sorted(group, key=lambda s: s.config.sampler != "uniform")

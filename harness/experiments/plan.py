@@ -11,7 +11,6 @@ GPU), from the measured time per run.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -19,23 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from harness.analysis.power import POWER, mde, sd_interval, seeds_needed
-from harness.errors import DataFileError, HarnessError
+from harness.errors import HarnessError
 from harness.experiments.arms import arm_of
 from harness.experiments.spec import runs_for
+from harness.results import ReportDir
 
 
 def read_results(results_dir: Path) -> list[dict]:
-    path = Path(results_dir) / "runs.json"
-    if not path.is_file():
-        raise DataFileError(f"{path}: no measured runs to plan from; run `nas-harness reproduce "
-                            "EXPERIMENT --profile P` (a pilot with 2 seeds is enough) first")
-    try:
-        rows = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise DataFileError(f"{path}: malformed JSON; rerun the reproduction") from None
-    if not isinstance(rows, list):
-        raise DataFileError(f"{path}: expected a list of run results")
-    return rows
+    return ReportDir(results_dir).read_runs(
+        required=True, fix="run `nas-harness reproduce EXPERIMENT --profile P` (a pilot with 2 "
+                           "seeds is enough) first, then plan from its folder")
 
 
 def plan(experiment: str, profile: str, effect: float, results_dir: Path,

@@ -12,7 +12,6 @@ template, with images embedded as base64 data URIs, so the page can be moved or 
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import os
 import re
@@ -23,6 +22,7 @@ from urllib.parse import quote, unquote
 
 from harness.errors import HarnessError
 from harness.io import atomic_write_text
+from harness.results import ReportDir
 
 TABLE_ORDER = ("table3", "table4", "table5", "table6", "topk", "search")
 REPORT_STEM = "report"
@@ -48,21 +48,6 @@ def table_fragments(report_dir: Path) -> list[Path]:
 
 def figure_files(report_dir: Path) -> list[Path]:
     return sorted(p for p in report_dir.glob("*.png") if p.is_file() and not p.name.startswith("."))
-
-
-def load_runs(path: Path) -> list[dict]:
-    """runs.json as a list of result dicts ([] if absent); accepts {"runs": [...]} too."""
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise HarnessError(f"{path}: unreadable runs list ({err})") from err
-    if isinstance(data, Mapping):
-        data = data.get("runs", [])
-    if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
-        raise HarnessError(f"{path}: expected a list of result objects")
-    return [dict(r) for r in data]
 
 
 def _provenance() -> dict:
@@ -271,7 +256,7 @@ def build_report(profile: str, report_dir: str | os.PathLike) -> dict[str, Path]
                            f"of profile '{profile}' first)")
     fragments = table_fragments(report_dir)
     figures = figure_files(report_dir)
-    runs = load_runs(report_dir / "runs.json")
+    runs = ReportDir(report_dir).read_runs()
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     markdown = render_markdown(profile, report_dir, fragments, figures, runs, _provenance(),
                                generated)

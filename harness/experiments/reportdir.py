@@ -1,4 +1,5 @@
-"""Where reports live: the one owner of the report folders' places.
+"""Which report folders may be written: the guard on the committed reports (the places
+themselves are the results owner's, harness.results).
 
 `reproduce`, `report` and `check` write and read the work folder `runs/reports/<profile>` by
 default, which git ignores, so the README's main job leaves the repository clean. The committed
@@ -13,22 +14,7 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import HarnessError
-
-TRACKED = Path("reports")
-WORK = Path("runs") / "reports"
-
-
-def default_report_dir(profile: str) -> Path:
-    """The work folder of a profile's reproduction (ignored by git)."""
-    return WORK / profile
-
-
-def committed_report_dir(profile: str) -> Path:
-    return TRACKED / profile
-
-
-def baseline_path(profile: str) -> Path:
-    return TRACKED / "baselines" / f"{profile}.json"
+from harness.results import TRACKED, WORK
 
 
 def _tracked_reports_root(path: Path) -> Path | None:

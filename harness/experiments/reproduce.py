@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.experiments import tables
-from harness.experiments.reportdir import default_report_dir, guard_tracked_output
+from harness.experiments.reportdir import guard_tracked_output
 from harness.experiments.runs import execute
 from harness.experiments.spec import (
     RunSpec,
@@ -19,6 +19,7 @@ from harness.experiments.spec import (
     user_arm_runs,
 )
 from harness.io import atomic_write_bytes, atomic_write_json
+from harness.results import ReportDir, default_report_dir
 from harness.rundir import RunDir, RunDirLocked
 
 
@@ -28,9 +29,11 @@ def archive_run(result: dict, report_dir: Path) -> dict:
     import shutil
 
     source = RunDir(result["run_dir"])
-    target = report_dir / "runs" / source.path.name
+    report = ReportDir(report_dir)
+    link = report.archive_link(source.path.name)
+    target = report.archived_run(source.path.name).path
     if target.resolve() == source.path.resolve():  # rebuilt in place from its own archive
-        return {**result, "archive": str(Path("runs") / source.path.name)}
+        return {**result, "archive": link}
     target.mkdir(parents=True, exist_ok=True)
     for name in RunDir.SMALL_FILES:
         if (source.path / name).is_file():
@@ -41,7 +44,7 @@ def archive_run(result: dict, report_dir: Path) -> dict:
             snapshot.read_bytes(), mtime=0)
         name = snapshot.name if snapshot.suffix == ".gz" else snapshot.name + ".gz"
         atomic_write_bytes(target / RunDir.SNAPSHOTS / name, packed)
-    return {**result, "archive": str(Path("runs") / source.path.name)}
+    return {**result, "archive": link}
 
 
 def archived_results(archive: Path, specs: list[RunSpec], log=None) -> dict[str, dict]:
@@ -55,12 +58,12 @@ def archived_results(archive: Path, specs: list[RunSpec], log=None) -> dict[str,
     it recorded, and the rebuild says how many it matched that way."""
     from harness.samplers.audit import summarize
 
-    path = Path(archive) / "runs.json"
-    if not path.is_file():
-        raise HarnessError(f"{archive}: no runs.json, so not a report with archived runs; pass "
-                           "the folder a reproduction wrote (e.g. reports/cpu)")
+    report = ReportDir(archive)
+    if not report.has_runs():
+        raise HarnessError(f"{archive}: no {ReportDir.RUNS}, so not a report with archived runs; "
+                           "pass the folder a reproduction wrote (e.g. reports/cpu)")
     entries, by_label = {}, {}
-    for entry in json.loads(path.read_text()):
+    for entry in report.read_runs():
         entries.setdefault(entry["config_hash"], entry)
         by_label.setdefault((entry.get("label"), entry.get("seed")), entry)
     out, earlier = {}, 0
@@ -200,16 +203,16 @@ def reproduce(targets: list[str], profile: str, runs_root: Path, report_dir: Pat
             built[name] = table
         log(f"{name}: {experiment.title} -> {report_dir}")
     elapsed = time.perf_counter() - started
-    _merge_json(report_dir / "runs.json", all_results)
-    _merge_json(report_dir / "summary.json", tables.summary_metrics(built))
-    atomic_write_json(report_dir / ENVIRONMENT, environment_of(list(all_results.values())))
+    report = ReportDir(report_dir)
+    _merge_json(report.runs_path, all_results)
+    _merge_json(report.summary_path, tables.summary_metrics(built))
+    atomic_write_json(report.environment_path, environment_of(list(all_results.values())))
     if from_archive is None:  # a rebuild measures nothing about the runs
-        _merge_json(report_dir / "timing.json",
+        _merge_json(report.timing_path,
                     {" ".join(names): {"wall_seconds": round(elapsed, 1)}})
     return {"report_dir": str(report_dir), "wall_seconds": elapsed, "tables": list(built)}
 
 
-ENVIRONMENT = "environment.json"
 # Keys a rebuild from an archive adds to its results, never written into runs.json.
 REBUILD_KEYS = ("archive_root", "recorded_run_dir")
 
@@ -238,10 +241,11 @@ def environment_of(results: list[dict]) -> dict:
 def write_results_folder(out_dir: Path, summary: dict, runs: list[dict]) -> None:
     """A folder that `check` reads as a reproduction: summary.json, runs.json and the runs'
     environment fingerprint (noise --as-reproduction and rescore write one)."""
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(out_dir) / "summary.json", summary)
-    atomic_write_json(Path(out_dir) / "runs.json", runs)
-    atomic_write_json(Path(out_dir) / ENVIRONMENT, environment_of(runs))
+    report = ReportDir(out_dir)
+    report.path.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(report.summary_path, summary)
+    atomic_write_json(report.runs_path, runs)
+    atomic_write_json(report.environment_path, environment_of(runs))
 
 
 def _limit_threads(threads: int | None, plans: dict) -> None:
@@ -269,7 +273,7 @@ def _merge_json(path: Path, new: dict) -> None:
     if isinstance(old, list):  # runs.json is written as a list for readers
         old = {_entry_key(r): r for r in old}
     merged = {**old, **new}
-    if path.name == "runs.json":
+    if path.name == ReportDir.RUNS:
         from harness.experiments.runs import portable_path
 
         # A committed report names run directories relative to the working directory, never by

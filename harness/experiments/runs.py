@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 from harness.experiments.spec import RunSpec
+from harness.results import RunResult, RunsRoot
 from harness.rundir import RunDir
 from harness.samplers.audit import summarize
 
 
 def run_dir_for(spec: RunSpec, runs_root: Path) -> Path:
-    return Path(runs_root) / spec.config.profile / spec.run_name
+    return RunsRoot(runs_root).run_dir(spec.config.profile, spec.run_name).path
 
 
 def load_result(run_dir: Path) -> dict | None:
@@ -131,24 +132,25 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log,
     scores = pred.rename(columns={"supernet_accuracy": "score"})[["key", "score"]]
     corr = correlate(scores, truth, networks="distinct", n_resamples=1000, seed=0,
                      source=str(rd.predictions_path))
-    result = {
-        "label": spec.label,
-        "profile": spec.config.profile,
-        "space": spec.config.space,
-        "benchmark": spec.benchmark,
-        "sampler": spec.config.sampler,
-        "sampler_options": spec.config.sampler_options,
-        "seed": spec.config.seed,
-        "config_hash": spec.config.hash(),
-        "run_dir": portable_path(run_dir),
+    scored = corr.to_dict()
+    result = RunResult(
+        label=spec.label,
+        profile=spec.config.profile,
+        space=spec.config.space,
+        benchmark=scored.pop("benchmark"),
+        sampler=spec.config.sampler,
+        sampler_options=spec.config.sampler_options,
+        seed=spec.config.seed,
+        config_hash=spec.config.hash(),
+        run_dir=portable_path(run_dir),
         # A rescore keeps the run's own measured times (plan reads them as its cost).
-        "train_seconds": (cached or {}).get("train_seconds", round(train_seconds, 1)),
-        "eval_seconds": (cached or {}).get("eval_seconds", round(eval_seconds, 1)),
-        "ground_truth": {**truth.provenance.to_dict(),
-                         "file": portable_path(truth.provenance.file, data_dir)},
-        **corr.to_dict(),
+        train_seconds=(cached or {}).get("train_seconds", round(train_seconds, 1)),
+        eval_seconds=(cached or {}).get("eval_seconds", round(eval_seconds, 1)),
+        ground_truth={**truth.provenance.to_dict(),
+                      "file": portable_path(truth.provenance.file, data_dir)},
+        **scored,
         # Did the sampler do what its name says? (full audit: audit.json in the run directory)
-        "audit": summarize(rd.read_audit()),
-    }
+        audit=summarize(rd.read_audit()),
+    ).to_dict()
     rd.write_result(result)
     return result

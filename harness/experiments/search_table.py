@@ -14,6 +14,7 @@ from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
 from harness.experiments.tables import _fmt, write_table
 from harness.profiles import get_profile
+from harness.results import ReportDir
 from harness.spaces.restricted import RestrictedSpace
 
 
@@ -21,9 +22,9 @@ def recorded_rows(result: dict, name: str) -> list[dict] | None:
     """The search rows recorded for an archived run (no checkpoint to search again): from the
     archive's NAME_runs.csv, matched by run directory name (which ends with the config hash)."""
     root = result.get("archive_root")
-    if not root or not (Path(root) / f"{name}_runs.csv").is_file():
+    if not root or not ReportDir(root).search_runs_path(name).is_file():
         return None
-    recorded = pd.read_csv(Path(root) / f"{name}_runs.csv", dtype={"picked": str})
+    recorded = pd.read_csv(ReportDir(root).search_runs_path(name), dtype={"picked": str})
     mine = recorded[recorded["run_dir"].map(lambda p: Path(p).name) == Path(
         result["run_dir"]).name]
     return mine.to_dict("records") if not mine.empty else None
@@ -136,7 +137,7 @@ def write_search_table(runs: pd.DataFrame, profile: str, report_dir: Path,
     if not runs.empty:
         from harness.io import atomic_write_csv
 
-        atomic_write_csv(report_dir / f"{name}_runs.csv", runs)
+        atomic_write_csv(ReportDir(report_dir).search_runs_path(name), runs)
         if paired is not None:
             atomic_write_csv(report_dir / f"{name}_paired.csv", paired.data)
     return frame

@@ -21,6 +21,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,19 @@ def _save(fig, out: str | os.PathLike, rect: tuple | None = None) -> Path:
         fig.clear()
 
 
+@contextmanager
 def _rc():
+    """Every figure's matplotlib settings, and numpy's global generator fixed while it is drawn:
+    seaborn's strip-plot jitter draws from it, and a figure must be the same bytes each time."""
     import matplotlib
 
-    return matplotlib.rc_context(_RC)
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with matplotlib.rc_context(_RC):
+            yield
+    finally:
+        np.random.set_state(state)
 
 
 def _frame_of(truth) -> pd.DataFrame:

@@ -4,7 +4,7 @@ archived cpu run is what the current design trains; no committed report records 
 
 What the rebuild covers: Tables 3-6 with their paired rows, intervals, MDEs and audit columns,
 the top-K table, the search tables (from their recorded search rows) and the NB-201 table, plus
-summary.json. Figures are rebuilt too and only checked to exist (their pixels are matplotlib's).
+summary.json and the figures; every file the rebuild writes is then compared byte for byte.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ FIGURE_WRITERS = {"fig1": "fig1_", "fig2": "fig2"}
 def _design_of(report: Path) -> tuple[str, list[str], tuple[int, ...] | None]:
     """(profile, experiments, seeds or None) that wrote a committed report."""
     from harness.experiments.spec import runs_for
+    from harness.results import ReportDir
 
-    runs = json.loads((report / "runs.json").read_text())
+    runs = ReportDir(report).read_runs(required=True)
     profile = {r["profile"] for r in runs}.pop()
     targets = [name for stem, name in WRITERS.items() if (report / f"{stem}.csv").is_file()]
     targets += [name for name, prefix in FIGURE_WRITERS.items()
@@ -133,6 +134,21 @@ def test_committed_summary_and_figures_equal_their_rebuild(rebuilt, report):
         assert (rebuilt[report] / figure.name).is_file(), figure.name
 
 
+@pytest.mark.skipif(not ARCHIVED, reason="no committed report with archived runs")
+@pytest.mark.parametrize("report", ARCHIVED, ids=[str(p.relative_to(REPORTS)) for p in ARCHIVED])
+def test_committed_report_is_its_rebuild_byte_for_byte(rebuilt, report):
+    """Every file the rebuild writes beside the report (tables, CSVs, figures, summary, runs
+    list, environment) equals the committed one byte for byte; the cell-by-cell test above says
+    where a table moved."""
+    written = sorted(p.name for p in rebuilt[report].iterdir() if p.is_file())
+    committed = [name for name in written if (report / name).is_file()]
+    assert {"summary.json", "runs.json", "environment.json", "table3.csv"} <= set(committed)
+    assert [n for n in written if n not in committed] == []  # the rebuild writes nothing new
+    differing = [name for name in committed
+                 if (report / name).read_bytes() != (rebuilt[report] / name).read_bytes()]
+    assert differing == [], f"{report.relative_to(REPO_ROOT)}: {differing} differ from the rebuild"
+
+
 MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)\)")
 
 
@@ -169,6 +185,8 @@ def test_the_cpu_report_is_what_the_current_design_trains():
     would train today, so a rerun from an empty cache retrains these runs (not others). Its
     numbers reproduce exactly only on the environment that trained them; elsewhere only their
     distribution over seeds does (`nas-harness check` tells the two apart)."""
+    from harness.rundir import RunDir
+
     report = REPORTS / "cpu"
     design = _design("cpu")
     runs = json.loads((report / "runs.json").read_text())
@@ -177,7 +195,7 @@ def test_the_cpu_report_is_what_the_current_design_trains():
         config = design.get((r["label"], r["seed"]))
         assert config is not None, f"{r['label']} seed {r['seed']} is not in the cpu design"
         assert config.hash() == r["config_hash"], r["archive"]
-        archived = json.loads((report / r["archive"] / "config.json").read_text())["config"]
+        archived = RunDir(report / r["archive"]).read_config()["config"]
         assert archived["num_threads"] == config.num_threads, r["archive"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
 from harness.experiments.tables import _fmt, write_table
@@ -48,6 +49,11 @@ def search_runs(results: list[dict], profile: str, data_dir=None, name: str = "s
             if recorded is not None:
                 rows += recorded
                 continue
+            if result.get("archive_root"):  # a rebuild: nothing to search, nothing recorded
+                raise HarnessError(
+                    f"{name}: {result['archive_root']} holds no recorded {name} rows for "
+                    f"{Path(result['run_dir']).name} (and an archive keeps no checkpoints); "
+                    f"rebuild the experiments that report wrote, or train the runs to search them")
         truth = load_benchmark(result["benchmark"], data_dir)
         space = get_space(result["space"])
         covered = truth.frame["key"].map(space.canonical_key).nunique()

@@ -114,6 +114,11 @@ class RunDir:
         """A kept checkpoint of one epoch (RunConfig.keep_checkpoints)."""
         return self.checkpoint_path.parent / f"epoch_{epoch:04d}.pt"
 
+    def kept_epochs(self) -> list[int]:
+        """The epochs whose checkpoint is kept here, in order."""
+        found = self.checkpoint_path.parent.glob("epoch_*.pt")
+        return sorted(int(p.stem.removeprefix("epoch_")) for p in found)
+
     @property
     def snapshot_dir(self) -> Path:
         return self.path / self.SNAPSHOTS

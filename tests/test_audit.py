@@ -4,7 +4,6 @@ distances, and FairNAS's summed path gradients."""
 from __future__ import annotations
 
 import copy
-import json
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from harness.density.features import gradient_features, select_feature_tensors
 from harness.density.mapping import class_code_probabilities
 from harness.nets import NetConfig, build_supernet
 from harness.nets.common import Choice, Supernet
+from harness.rundir import RunDir
 from harness.samplers import build_sampler
 from harness.samplers.audit import (
     chisquare_test,
@@ -275,10 +275,8 @@ def test_run_writes_an_audit_that_tells_a_tilted_sampler_from_uniform(tmp_path):
     tilted = RunConfig(sampler="debiased", sampler_options={"tau": 0.02, "figure_archs": 0},
                        **base)
     flat = RunConfig(sampler="uniform", **base)
-    audit_tilted = json.loads((train_run(tilted, tmp_path / "t", progress=False)
-                               / "audit.json").read_text())
-    audit_flat = json.loads((train_run(flat, tmp_path / "u", progress=False)
-                             / "audit.json").read_text())
+    audit_tilted = RunDir(train_run(tilted, tmp_path / "t", progress=False)).read_audit()
+    audit_flat = RunDir(train_run(flat, tmp_path / "u", progress=False)).read_audit()
     assert audit_tilted["active_draws"] == 2 * 32 and audit_tilted["warmup_draws"] == 32
     assert audit_tilted["distribution"]["kl_from_uniform_nats"] > 0.3
     assert audit_tilted["tests"]["vs_uniform"]["p_value"] < 0.05

@@ -31,6 +31,7 @@ from click.testing import CliRunner
 
 from harness.cli.main import cli
 from harness.io import sha256_of
+from harness.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 POOLING_FMNIST = REPO / "benchmarks_data" / "pooling-fmnist"
@@ -78,7 +79,7 @@ def write(path: Path, content: str | bytes) -> Path:
 def pooling_predictions(ctx: Ctx) -> Path:
     frame = pd.read_csv(POOLING_FMNIST / "pooling-fmnist.csv", dtype={"key": str})
     scores = np.random.default_rng(0).normal(size=len(frame))
-    path = ctx.tmp / "pred.csv"
+    path = ctx.tmp / "scores.csv"
     pd.DataFrame({"key": frame["key"], "score": scores}).to_csv(path, index=False)
     return path
 
@@ -159,12 +160,12 @@ def c_correlate_folder(ctx):
 
 def c_correlate_binary(ctx):
     rng = np.random.default_rng(1)
-    return ["correlate", write(ctx.tmp / "pred.csv", b"\x00" + rng.bytes(4000)), "-b", "pooling"]
+    return ["correlate", write(ctx.tmp / "scores.csv", b"\x00" + rng.bytes(4000)), "-b", "pooling"]
 
 
 def c_correlate_checkpoint_file(ctx):
-    torch.save({"w": torch.zeros(64)}, ctx.tmp / "pred.csv")
-    return ["correlate", ctx.tmp / "pred.csv", "-b", "pooling"]
+    torch.save({"w": torch.zeros(64)}, ctx.tmp / "scores.csv")
+    return ["correlate", ctx.tmp / "scores.csv", "-b", "pooling"]
 
 
 def c_correlate_permission_denied(ctx):
@@ -359,33 +360,33 @@ def c_fetch_reset_midway(ctx):
 
 def c_checkpoint_random_bytes(ctx):
     run = ctx.run_dir()
-    (run / "checkpoints" / "last.pt").write_bytes(np.random.default_rng(2).bytes(5000))
-    return ["evaluate", run, "--archs", "all", "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+    RunDir(run).checkpoint_path.write_bytes(np.random.default_rng(2).bytes(5000))
+    return ["evaluate", run, "--archs", "all", "--out", ctx.tmp / "out" / "scores.csv", "--quiet"]
 
 
 def c_checkpoint_refused_pickle(ctx):
     run = ctx.run_dir()
     # A real torch file whose pickle holds a class weights_only does not allow.
     torch.save({"rng": {}, "epoch": 0, "extra": fractions.Fraction(1, 3)},
-               run / "checkpoints" / "last.pt")
-    return ["evaluate", run, "--archs", "all", "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+               RunDir(run).checkpoint_path)
+    return ["evaluate", run, "--archs", "all", "--out", ctx.tmp / "out" / "scores.csv", "--quiet"]
 
 
 def c_evaluate_malformed_keys(ctx):
     keys = write(ctx.tmp / "keys.txt", "0000100100\n[1,2\nnot-a-key\n")
-    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "out" / "pred.csv"]
+    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "out" / "scores.csv"]
 
 
 def c_evaluate_binary_keys(ctx):
     keys = write(ctx.tmp / "keys.csv", b"\x00\x01" + np.random.default_rng(3).bytes(500))
-    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "out" / "pred.csv"]
+    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "out" / "scores.csv"]
 
 
 def c_evaluate_unwritable_out(ctx):
     keys = write(ctx.tmp / "keys.txt", "0000100100\n0000000110\n0110000000\n")
     write(ctx.tmp / "afile", "x")
     ctx.left_behind.append(ctx.tmp / "afile" / "sub")
-    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "afile" / "sub" / "pred.csv"]
+    return ["evaluate", ctx.run_dir(), "--archs", keys, "--out", ctx.tmp / "afile" / "sub" / "scores.csv"]
 
 
 def train_args(ctx, *extra):
@@ -480,7 +481,7 @@ CASES = [
      "cli", ()),
     ("evaluate-malformed-key-file", c_evaluate_malformed_keys, ["keys.txt"], "out", "cli", ()),
     ("evaluate-binary-key-file", c_evaluate_binary_keys, ["keys.csv"], "out", "cli", ()),
-    ("evaluate-unwritable-out", c_evaluate_unwritable_out, ["afile"], "afile/sub/pred.csv", "cli",
+    ("evaluate-unwritable-out", c_evaluate_unwritable_out, ["afile"], "afile/sub/scores.csv", "cli",
      ()),
     ("train-tau-not-a-number", c_train_tau_not_a_number, ["tau"], "out", "cli", ()),
     ("train-tau-zero", c_train_tau_zero, ["tau"], "out", "cli", ()),
@@ -549,14 +550,14 @@ def c_plan_metric_typo(ctx):
 
 def c_evaluate_garbage_done(ctx):
     run = ctx.run_dir()
-    write(run / "done.json", "garbage{")
-    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+    write(RunDir(run).done_path, "garbage{")
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "scores.csv", "--quiet"]
 
 
 def c_evaluate_other_runs_done(ctx):
     run = ctx.run_dir()
-    write(run / "done.json", json.dumps({"epochs": 1, "config_hash": "0123456789ab"}))
-    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+    write(RunDir(run).done_path, json.dumps({"epochs": 1, "config_hash": "0123456789ab"}))
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "scores.csv", "--quiet"]
 
 
 def c_evaluate_garbage_cache(ctx):
@@ -566,12 +567,12 @@ def c_evaluate_garbage_cache(ctx):
     run = ctx.run_dir()
     path, _ = eval_cache(TrainedRun.open(run))
     write(path, "garbage\n" + json.dumps({"key": "0000100100", "supernet_accuracy": 1.0}) + "\n")
-    return ["evaluate", run, "--out", ctx.tmp / "out" / "pred.csv", "--quiet"]
+    return ["evaluate", run, "--out", ctx.tmp / "out" / "scores.csv", "--quiet"]
 
 
 def c_runs_show_garbage_log(ctx):
     run = ctx.run_dir()
-    write(run / "log.jsonl", "garbage\n{\n")
+    write(RunDir(run).log_path, "garbage\n{\n")
     return ["runs", "show", run]
 
 
@@ -630,10 +631,10 @@ OPTION_CASES = [
     ("reproduce-runs-dir-is-a-file", c_reproduce_runs_dir_is_a_file, ["--runs-dir", "is a file"]),
     ("evaluate-out-is-a-folder", c_evaluate_out_is_a_folder, ["--out", "is a directory"]),
     ("plan-metric-typo", c_plan_metric_typo, ["did you mean 'kendall_tau'"]),
-    ("evaluate-garbage-done-marker", c_evaluate_garbage_done, ["done.json", "unreadable"]),
+    ("evaluate-garbage-done-marker", c_evaluate_garbage_done, [RunDir.DONE, "unreadable"]),
     ("evaluate-another-runs-done-marker", c_evaluate_other_runs_done, ["not this run's done"]),
     ("evaluate-garbage-cache", c_evaluate_garbage_cache, ["line 1", "cache is corrupt"]),
-    ("runs-show-garbage-log", c_runs_show_garbage_log, ["log.jsonl", "line 1"]),
+    ("runs-show-garbage-log", c_runs_show_garbage_log, [RunDir.LOG, "line 1"]),
     ("check-baseline-of-another-profile", c_check_other_profile, ["cpu profile", "smoke baseline"]),
     ("correlate-key-format-of-another-space", c_correlate_key_format_of_another_space,
      ["naslib is a nb201 format"]),

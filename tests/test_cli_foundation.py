@@ -114,7 +114,7 @@ def test_correlate_distinct_merges_equivalent_codes(data_dir, tmp_path):
     truth = json.loads((data_dir / "nb_macro" / "nas-bench-macro_cifar10.json").read_text())
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"key": list(truth), "score": rng.normal(size=len(truth))})
-    path = tmp_path / "pred.csv"
+    path = tmp_path / "scores.csv"
     frame.to_csv(path, index=False)
     distinct = run_json("correlate", path, "-b", "nb-macro", "--data-dir", data_dir, "--bootstrap", 0,
                         "--metric", "kendall_tau")
@@ -188,7 +188,7 @@ def test_truncated_json_parse_error_names_position(tmp_path):
     ],
 )
 def test_bad_predictions(data_dir, tmp_path, content, fragment):
-    path = tmp_path / "pred.csv"
+    path = tmp_path / "scores.csv"
     path.write_text(content)
     result = run("correlate", path, "-b", "pooling", "--data-dir", data_dir, ok=False)
     assert_user_error(result, fragment)
@@ -203,7 +203,7 @@ def test_predictions_not_in_benchmark(data_dir, tmp_path):
     table_dir.mkdir()
     truth.to_csv(table_dir / "pooling-fmnist.csv", index=False)
     shutil.copytree(data_dir / "pooling", tmp_path / "pooling")
-    pred = tmp_path / "pred.csv"
+    pred = tmp_path / "scores.csv"
     pd.DataFrame({"key": load_benchmark("pooling", data_dir).frame["key"],
                   "score": np.arange(36.0)}).to_csv(pred, index=False)
     result = run("correlate", pred, "-b", "pooling-fmnist", "--data-dir", tmp_path, ok=False)

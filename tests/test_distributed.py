@@ -40,7 +40,7 @@ def model_state(run: Path) -> dict[str, torch.Tensor]:
 
 
 def sampler_counts(run: Path) -> list:
-    return json.loads((run / "done.json").read_text())["sampling_counts"]
+    return RunDir(run).read_done()["sampling_counts"]
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def test_two_ranks_train_the_weights_of_one_rank_at_the_global_batch(two_rank_ru
     one = tmp_path / "one"
     done = harness([*TRAIN, "--sampler", "debiased", "--out", str(one)])
     assert done.returncode == 0, done.stderr[-3000:]
-    config = json.loads((two_rank_run / "config.json").read_text())["config"]
+    config = RunDir(two_rank_run).read_config()["config"]
     assert config["world_size"] == 2 and config["batch_size"] == 32
-    assert json.loads((one / "config.json").read_text())["config"]["world_size"] == 1
+    assert RunDir(one).read_config()["config"]["world_size"] == 1
     # The same draws (sharded density recompute included), then the same weights.
     assert sampler_counts(one) == sampler_counts(two_rank_run)
     a, b = model_state(one), model_state(two_rank_run)
@@ -69,8 +69,9 @@ def test_two_ranks_train_the_weights_of_one_rank_at_the_global_batch(two_rank_ru
 
 
 def test_only_rank_zero_writes(two_rank_run, tmp_path):
-    # One log line and one snapshot per epoch: a second writer would have doubled them.
-    log = [json.loads(line) for line in (two_rank_run / "log.jsonl").read_text().splitlines()]
+    # One log line and one snapshot per epoch: a second writer would have doubled them. Every
+    # line is parsed (read_log would forgive a cut last line, which a second writer can leave).
+    log = [json.loads(line) for line in RunDir(two_rank_run).log_path.read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     # The epoch totals are over both ranks' halves: 4 steps of 32 images.
     assert all(r["step"] == 4 * (r["epoch"] + 1) for r in log)
@@ -93,7 +94,7 @@ def test_a_killed_rank_stops_the_job_and_resume_matches_an_uninterrupted_run(tmp
     dead = harness([*args, "--out", str(killed)], nproc=2,
                    env={"HARNESS_TEST_KILL_AT_STEP": "6", "HARNESS_TEST_KILL_RANK": "1"})
     assert dead.returncode != 0
-    assert not (killed / "done.json").exists()
+    assert not RunDir(killed).is_done()
     resumed = harness([*args, "--out", str(killed), "--resume"], nproc=2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = model_state(uninterrupted), model_state(killed)

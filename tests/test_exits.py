@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
+from harness.rundir import RunDir
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -32,7 +34,7 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
 def predictions(tmp_path) -> Path:
     frame = pd.read_csv(REPO / "benchmarks_data" / "pooling-fmnist" / "pooling-fmnist.csv",
                         dtype={"key": str})
-    path = tmp_path / "pred.csv"
+    path = tmp_path / "scores.csv"
     scores = np.random.default_rng(0).normal(size=len(frame))
     pd.DataFrame({"key": frame["key"], "score": scores}).to_csv(path, index=False)
     return path
@@ -65,7 +67,7 @@ def test_sigterm_is_one_line_and_exit_143(tmp_path):
          "--warmup-epochs", "0", "--quiet", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=ENV)
     deadline = time.monotonic() + 120
-    while not (out / "config.json").exists() and time.monotonic() < deadline:
+    while not RunDir(out).config_path.exists() and time.monotonic() < deadline:
         time.sleep(0.2)  # training has started
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)

@@ -3,7 +3,6 @@ and the figure, on synthetic snapshots (no training)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from harness.benchmarks.reference import (
 from harness.errors import DataFileError, HarnessError
 from harness.experiments import figures
 from harness.io import sha256_of
+from harness.rundir import RunDir
 
 SHA256 = "9d90a1b5e9e6d3b7eb8444d123ac2fa61999a56dd8ae076690e765de2ad9339f"
 RELPATH = "pooling/authors_grad_cosine_similarity_by_layer.csv"
@@ -59,10 +59,10 @@ def value(epoch: int, i: int, side: str) -> float:
 
 def write_snapshots(run_dir: Path, epochs: int = 10, tensors=TENSORS, new_format: bool = True,
                     config_epochs: int | None = None) -> Path:
-    """snapshots/epoch_XXXX.json for every epoch, as the debiased sampler writes them."""
-    (run_dir / "snapshots").mkdir(parents=True)
+    """A snapshot for every epoch, as the debiased sampler writes them."""
+    rd = RunDir(run_dir)
     if config_epochs is not None:
-        (run_dir / "config.json").write_text(json.dumps({"config": {"epochs": config_epochs}}))
+        rd.write_config({"config": {"epochs": config_epochs}})
     for epoch in range(epochs):
         snap = {
             "epoch": epoch,
@@ -76,7 +76,7 @@ def write_snapshots(run_dir: Path, epochs: int = 10, tensors=TENSORS, new_format
         }
         if new_format:
             snap.update(epochs=epochs, fraction_of_training=(epoch + 1) / epochs)
-        (run_dir / "snapshots" / f"epoch_{epoch:04d}.json").write_text(json.dumps(snap))
+        rd.write_snapshot(epoch, snap)
     return run_dir
 
 
@@ -211,7 +211,7 @@ def test_fraction_of_training_falls_back_for_older_snapshots(tmp_path):
     table = figures.fig2_overlay_table(with_config, reference=False)
     assert sorted(table["fraction"].unique()) == pytest.approx([0.1, 0.2, 0.3, 0.4])
     _, total, note = figures._training_fractions(with_config, figures.load_snapshots(with_config))
-    assert total == 10 and "config.json" in note
+    assert total == 10 and RunDir.CONFIG in note
     bare = write_snapshots(tmp_path / "b", epochs=4, new_format=False)
     table = figures.fig2_overlay_table(bare, reference=False)
     assert sorted(table["fraction"].unique()) == pytest.approx([0.25, 0.5, 0.75, 1.0])

@@ -14,6 +14,7 @@ from PIL import Image
 from harness.errors import HarnessError
 from harness.experiments import figures
 from harness.experiments.report import build_report, markdown_to_html
+from harness.rundir import RunDir
 from harness.spaces import get_space
 
 LAYERS = ["stem", "layer1", "layer2", "layer3"]
@@ -33,20 +34,18 @@ def truth_frame(seed: int = 0) -> pd.DataFrame:
 
 def make_run(root: Path, sampler: str, seed: int = 0, snapshots: bool = True,
              noise: float = 3.0) -> dict:
-    """A run dir with config.json, snapshots (EPOCHS epochs, 4 layers), done.json, pred.csv and
-    result.json; returns the result dict."""
+    """A run dir with its config, snapshots (EPOCHS epochs, 4 layers), done marker, predictions
+    and result; returns the result dict."""
     keys = pooling_keys()
     run_dir = root / f"{sampler}-s{seed}"
-    run_dir.mkdir(parents=True)
+    rd = RunDir(run_dir)
     rng = np.random.default_rng(seed + 1)
     config = {"space": "pooling", "benchmark": "pooling", "sampler": sampler,
               "sampler_options": {}, "seed": seed, "epochs": EPOCHS, "warmup_epochs": 1}
-    (run_dir / "config.json").write_text(json.dumps(
-        {"config": config, "config_hash": "abc123", "harness_version": "0.1.0",
-         "git_commit": None}))
+    rd.write_config({"config": config, "config_hash": "abc123", "harness_version": "0.1.0",
+                     "git_commit": None})
     counts = dict.fromkeys(keys, 0)
     if snapshots:
-        (run_dir / "snapshots").mkdir()
         for epoch in range(EPOCHS):
             for key in rng.choice(keys, size=200):
                 counts[str(key)] += 1
@@ -62,17 +61,17 @@ def make_run(root: Path, sampler: str, seed: int = 0, snapshots: bool = True,
                 "sample_counts": {k: v for k, v in counts.items() if v},
                 "options": {"estimator": "inverse_mean_distance"},
             }
-            (run_dir / "snapshots" / f"epoch_{epoch:04d}.json").write_text(json.dumps(snap))
+            rd.write_snapshot(epoch, snap)
     else:
         for key in rng.choice(keys, size=600):
             counts[str(key)] += 1
-    (run_dir / "done.json").write_text(json.dumps(
-        {"epochs": EPOCHS, "sampling_counts": {k: v for k, v in counts.items() if v}}))
+    rd.write_done({"epochs": EPOCHS,
+                   "sampling_counts": {k: v for k, v in counts.items() if v}})
     acc = truth_frame().set_index("key")["accuracy"]
     pred = pd.DataFrame({"key": keys,
                          "supernet_accuracy": [acc[k] + noise * rng.standard_normal() for k in keys],
                          "loss": rng.random(len(keys))})
-    pred.to_csv(run_dir / "pred.csv", index=False)
+    pred.to_csv(rd.predictions_path, index=False)
     result = {
         "label": f"pooling/{sampler}", "profile": "smoke", "space": "pooling",
         "benchmark": "pooling", "sampler": sampler, "sampler_options": {}, "seed": seed,
@@ -84,7 +83,7 @@ def make_run(root: Path, sampler: str, seed: int = 0, snapshots: bool = True,
                          "higher_is_better": True, "n": len(keys)},
         },
     }
-    (run_dir / "result.json").write_text(json.dumps(result))
+    rd.write_result(result)
     return result
 
 
@@ -115,18 +114,16 @@ def test_every_figure_writes_a_png(tmp_path, runs):
     assert_png(figures.tau_vs_temperature(rows, out / "tau.png", paper=paper), min_width=800)
     assert_png(figures.density_vs_accuracy(debiased, truth, "pooling", out / "density.png"))
     assert_png(figures.sampling_frequency(debiased, out / "freq.png"))
-    # uniform run: no snapshots -> bar chart of done.json totals
+    # uniform run: no snapshots -> bar chart of the done marker's totals
     assert_png(figures.sampling_frequency(runs["uniform"]["run_dir"], out / "freq_uniform.png"))
 
 
 def test_heatmap_with_many_architectures_keeps_top_and_bottom(tmp_path):
     run_dir = tmp_path / "big"
-    (run_dir / "snapshots").mkdir(parents=True)
     keys = [f"a{i:03d}" for i in range(80)]
     for epoch in range(2):
         counts = {k: (i + 1) * (epoch + 1) for i, k in enumerate(keys)}
-        (run_dir / "snapshots" / f"epoch_{epoch:04d}.json").write_text(
-            json.dumps({"epoch": epoch, "sample_counts": counts}))
+        RunDir(run_dir).write_snapshot(epoch, {"epoch": epoch, "sample_counts": counts})
     shown, note = figures._select_rows(keys)
     assert len(shown) == 60 and "80" in note
     assert_png(figures.sampling_frequency(run_dir, tmp_path / "big.png"))
@@ -142,15 +139,14 @@ def test_missing_data_raises(tmp_path, runs):
         figures.density_vs_accuracy(uniform, truth_frame(), "pooling", tmp_path / "x.png")
     with pytest.raises(HarnessError, match="empty.*sampling counts"):
         figures.sampling_frequency(empty, tmp_path / "x.png")
-    with pytest.raises(HarnessError, match="pred.csv"):
+    with pytest.raises(HarnessError, match=re.escape(RunDir.PREDICTIONS)):
         figures.fig1_rank_scatter({"uniform": {**runs["uniform"], "run_dir": str(empty)}},
                                   truth_frame(), tmp_path / "x.png")
     with pytest.raises(HarnessError, match="kendall_mean"):
         figures.tau_vs_temperature([{"tau": 1.0}], tmp_path / "x.png")
     # a snapshot without per-layer distances (e.g. the online sampler)
     online = tmp_path / "online"
-    (online / "snapshots").mkdir(parents=True)
-    (online / "snapshots" / "epoch_0000.json").write_text(json.dumps({"epoch": 0, "ready": True}))
+    RunDir(online).write_snapshot(0, {"epoch": 0, "ready": True})
     with pytest.raises(HarnessError, match="per_layer_mean_distance_train"):
         figures.fig2_layer_distances(online, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()

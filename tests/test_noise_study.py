@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.rundir import RunDir
 from harness.train.config import RunConfig
 from harness.train.runner import train_run
 
@@ -61,8 +62,8 @@ def test_one_ulp_changes_the_start_and_the_hash_only_when_set(runs):
         moved |= torch.nextafter(old, torch.full_like(old, float("-inf"))) == new
         assert moved.all() and (old != new).all()
     base, nudged = runs
-    a = load_checkpoint(base / "checkpoints" / "last.pt")["model"]
-    b = load_checkpoint(nudged / "checkpoints" / "last.pt")["model"]
+    a = load_checkpoint(RunDir(base).checkpoint_path)["model"]
+    b = load_checkpoint(RunDir(nudged).checkpoint_path)["model"]
     assert any(not torch.equal(a[k], b[k]) for k in a if torch.is_floating_point(a[k]))
 
 
@@ -73,8 +74,8 @@ def test_checkpoint_average_is_the_mean_of_the_kept_checkpoints(runs):
     base, _ = runs
     run = TrainedRun.open(base)
     mean = run.averaged_state(2)
-    one = load_checkpoint(base / "checkpoints" / "epoch_0001.pt")["model"]
-    two = load_checkpoint(base / "checkpoints" / "epoch_0002.pt")["model"]
+    one = load_checkpoint(RunDir(base).epoch_checkpoint_path(1))["model"]
+    two = load_checkpoint(RunDir(base).epoch_checkpoint_path(2))["model"]
     for name, value in mean.items():
         if torch.is_floating_point(value):
             torch.testing.assert_close(value, (one[name] + two[name]) / 2)
@@ -97,8 +98,8 @@ def test_a_run_set_to_average_keeps_its_last_epochs_and_is_scored_averaged(runs,
     assert RunConfig(**plain).hash() == RunConfig(**plain, eval_average_epochs=0).hash()
     assert cfg.kept_epochs() == (1, 2)
     averaged = train_run(cfg, tmp_path / "averaged", progress=False)
-    assert sorted(p.name for p in (averaged / "checkpoints").glob("epoch_*.pt")) == [
-        "epoch_0001.pt", "epoch_0002.pt"]
+    rd = RunDir(averaged)
+    assert rd.kept_epochs() == [1, 2]
     archs = benchmark_archs(load_benchmark("pooling-fmnist"), get_space("pooling"))
     pred = evaluate_run(averaged, archs, None, progress=False).set_index("key")
     # the same training as the base run (eval settings do not touch it), so the base run's

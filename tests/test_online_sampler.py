@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from harness.errors import HarnessError
 from harness.nets import NetConfig, build_supernet
+from harness.rundir import RunDir
 from harness.samplers import SAMPLERS, build_sampler
 from harness.spaces import get_space
 from harness.spaces.base import SearchSpace
@@ -418,9 +418,9 @@ def test_debiased_online_end_to_end_on_mobilenet_resumes_bit_identically(tmp_pat
                     subset=256, resize=32, width_mult=0.25, net_options={"stem_stride": 1},
                     epochs=2, warmup_epochs=1, steps_per_epoch=3, batch_size=16,
                     sampler_options={"observe_every": 1, "k": 2, "init_size": 2, "tau": 0.05})
-    run = Path(train_run(cfg, tmp_path / "run", progress=False))
-    first = json.loads((run / "snapshots" / "epoch_0000.json").read_text())
-    last = json.loads((run / "snapshots" / "epoch_0001.json").read_text())
+    run = RunDir(train_run(cfg, tmp_path / "run", progress=False))
+    first = json.loads(run.snapshot_path(0).read_text())
+    last = json.loads(run.snapshot_path(1).read_text())
     assert first["n_observed"] == 3 and last["n_observed"] == 6
     assert first["epochs"] == 2 and first["fraction_of_training"] == 0.5
     assert last["ready"] and last["active"] and last["fraction_of_training"] == 1.0
@@ -429,7 +429,7 @@ def test_debiased_online_end_to_end_on_mobilenet_resumes_bit_identically(tmp_pat
     assert abs(sum(last["prototype_probability"]) - 1) < 1e-12
     assert last["proposals"] >= 3 and 0 < last["acceptance_rate"] <= 1
     assert last["distribution"]["n_codes"] == pytest.approx(get_space("mobilenet").size, rel=1e-12)
-    audit = json.loads((run / "audit.json").read_text())
+    audit = run.read_audit()
     assert audit["proposals"] == last["proposals"] and audit["n_prototypes"] == 2
     assert {"acceptance_rate", "live_prototypes", "distribution", "tests_debiasing",
             "verdict"} <= set(audit)
@@ -437,11 +437,11 @@ def test_debiased_online_end_to_end_on_mobilenet_resumes_bit_identically(tmp_pat
         "accepted vs rejected proposals per prototype")
     assert audit["tests"]["vs_uniform"]["test"].startswith("per-position choice marginals")
 
-    other = tmp_path / "resumed"
+    other = RunDir(tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, other, progress=False, stop_after_steps=4)  # killed inside epoch 2
-    train_run(cfg, other, resume=True, progress=False)
-    assert (json.loads((other / "done.json").read_text())
-            == json.loads((run / "done.json").read_text()))
-    assert (json.loads((other / "snapshots" / "epoch_0001.json").read_text()) == last)
-    assert json.loads((other / "audit.json").read_text()) == audit
+        train_run(cfg, other.path, progress=False, stop_after_steps=4)  # killed inside epoch 2
+    train_run(cfg, other.path, resume=True, progress=False)
+    done = run.read_done()
+    assert done is not None and other.read_done() == done
+    assert (json.loads(other.snapshot_path(1).read_text()) == last)
+    assert other.read_audit() == audit

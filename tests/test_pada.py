@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.rundir import RunDir
 from harness.samplers import build_sampler
 from harness.samplers.pada import TAU_CAP, mixture
 from harness.spaces import get_space
@@ -129,7 +130,7 @@ def pada_run(tmp_path_factory):
 
 def test_pada_run_tilts_paths_and_data(pada_run):
     _, run = pada_run
-    audit = json.loads((run / "audit.json").read_text())
+    audit = RunDir(run).read_audit()
     q = np.array(audit["pada"]["q_final"])
     assert np.allclose(q.sum(axis=1), 1.0)
     # Parameter-free choices (none, skip, pool) keep only the uniform share.
@@ -137,7 +138,7 @@ def test_pada_run_tilts_paths_and_data(pada_run):
     history = audit["pada"]["history"]
     assert [h["path_tau"] for h in history] == pytest.approx([0.225, 0.45, 0.675, 0.9])
     assert 0 < history[-1]["data_ess_fraction"] <= 1
-    snap = json.loads((run / "snapshots" / "epoch_0003.json").read_text())
+    snap = json.loads(RunDir(run).snapshot_path(3).read_text())
     assert snap["sampler"] == "pada" and len(snap["q"]) == 6
 
 
@@ -147,14 +148,14 @@ def test_pada_resume_is_bit_identical(pada_run, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, other, progress=False, stop_after_steps=13)  # killed inside epoch 2
     train_run(cfg, other, resume=True, progress=False)
-    a = load_checkpoint(run / "checkpoints" / "last.pt")
-    b = load_checkpoint(other / "checkpoints" / "last.pt")
+    a = load_checkpoint(RunDir(run).checkpoint_path)
+    b = load_checkpoint(RunDir(other).checkpoint_path)
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
     assert a["sampler"]["q"] == b["sampler"]["q"]
     assert a["sampler"]["item_prob"] == b["sampler"]["item_prob"]
-    assert json.loads((run / "done.json").read_text()) == json.loads(
-        (other / "done.json").read_text())
+    done = RunDir(run).read_done()
+    assert done is not None and done == RunDir(other).read_done()
 
 
 def test_positions_loader_draws_the_plain_loaders_batches():
@@ -175,7 +176,7 @@ def test_positions_loader_draws_the_plain_loaders_batches():
 
 def test_pada_audit_tests_draws_against_its_own_design(pada_run):
     _, run = pada_run
-    audit = json.loads((run / "audit.json").read_text())
+    audit = RunDir(run).read_audit()
     design, uniform = audit["tests"]["vs_design"], audit["tests"]["vs_uniform"]
     assert design["n_draws"] == uniform["n_draws"] == 4 * 8  # 4 epochs x 8 steps
     assert design["df"] == uniform["df"] == 6 * 4

@@ -71,7 +71,7 @@ def test_a_plugin_sampler_trains_is_audited_evaluated_and_joins_table3(site, tmp
     assert audited["sampler"] == "least-drawn" and audited["state"] == "done"
     assert audited["audit"]["n_draws"] == sum(audited["audit"]["counts"].values()) > 0
     assert "vs_uniform" in audited["audit"]["tests"]
-    scored = harness(site, tmp_path, "evaluate", run, "--out", tmp_path / "pred.csv", "--quiet")
+    scored = harness(site, tmp_path, "evaluate", run, "--out", tmp_path / "scores.csv", "--quiet")
     assert scored.returncode == 0, scored.stderr
     table = harness(site, tmp_path, "reproduce", "table3", "--profile", "smoke", "--seeds", 0,
                     "--arm", "least-drawn:strength=8", "--runs-dir", tmp_path / "runs",

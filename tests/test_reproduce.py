@@ -14,6 +14,7 @@ from harness.benchmarks.base import make_frame
 from harness.cli.main import cli
 from harness.experiments import spec as spec_module
 from harness.experiments.reproduce import reproduce
+from harness.rundir import RunDir
 from harness.spaces import get_space
 from harness.train.config import resolve_config
 
@@ -67,14 +68,14 @@ def test_reproduce_table3_caches_resumes_and_reports(tiny_setup):
     assert out["wall_seconds"] > 0
 
     # Cached: nothing retrains. Interrupted: a run without result/done resumes from its checkpoint.
-    runs = sorted((root / "runs" / "smoke").iterdir())
-    ckpt_times = {r.name: (r / "checkpoints" / "last.pt").stat().st_mtime_ns for r in runs}
-    (runs[0] / "result.json").unlink()
-    (runs[0] / "done.json").unlink()
+    runs = [RunDir(r) for r in sorted((root / "runs" / "smoke").iterdir())]
+    ckpt_times = [r.checkpoint_path.stat().st_mtime_ns for r in runs]
+    runs[0].result_path.unlink()
+    runs[0].done_path.unlink()
     reproduce(["table3"], "smoke", root / "runs", root / "report", data_dir=root / "data",
               progress=False, log=lambda *_: None)
-    assert (runs[1] / "checkpoints" / "last.pt").stat().st_mtime_ns == ckpt_times[runs[1].name]
-    assert (runs[0] / "result.json").is_file()
+    assert runs[1].checkpoint_path.stat().st_mtime_ns == ckpt_times[1]
+    assert runs[0].result_path.is_file()
 
     result = CliRunner().invoke(cli, ["report", "--profile", "smoke", "--out", str(report)])
     assert result.exit_code == 0, result.output
@@ -218,16 +219,16 @@ def test_only_samplers_with_a_uniform_warmup_fork():
 
 
 def _search_reads_the_runs_own_evaluation(root):
-    """The search table answers full scores from the run's evaluation cache (pred.csv's scores):
+    """The search table answers full scores from the run's evaluation cache (its predictions):
     the same picks, scores and truth as evaluating again, each read still spent from the budget."""
     from harness.experiments.search_table import search_runs
-    from harness.rundir import RunDir
 
     results = [{**r, "run_dir": str(root / "runs" / "smoke" / Path(r["run_dir"]).name)}
                for r in json.loads((root / "report" / "runs.json").read_text())]
     reused = search_runs(results, "smoke", root / "data")
     for result in results:  # forget every evaluation: the search computes them all
-        for path in (RunDir(result["run_dir"]).path / "eval").glob("*.jsonl"):
+        cache = RunDir(result["run_dir"]).eval_cache_path("*")  # every evaluation's cache file
+        for path in cache.parent.glob(cache.name):
             path.unlink()
     fresh = search_runs(results, "smoke", root / "data")
     keep = ["arm", "seed", "strategy", "picked", "supernet_score", "truth_accuracy",

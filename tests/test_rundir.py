@@ -46,7 +46,7 @@ def park(out: Path, where: str, *extra) -> subprocess.Popen:
 
 
 def weights(run: Path) -> dict:
-    return load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    return load_checkpoint(RunDir(run).checkpoint_path)["model"]
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,11 @@ def test_sigkill_at_any_moment_then_the_same_resume_command_finishes_bit_identic
         assert "nothing to resume" in again.stderr and "starting the run" in again.stderr
     a, b = weights(uninterrupted), weights(out)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    # Every line must parse: read_log would forgive a line the kill cut and resume left behind.
+    log = [json.loads(x) for x in RunDir(out).log_path.read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
-    done = json.loads((out / "done.json").read_text())
-    assert done == json.loads((uninterrupted / "done.json").read_text())
+    done = RunDir(out).read_done()
+    assert done is not None and done == RunDir(uninterrupted).read_done()
 
 
 def test_resume_with_changed_settings_exits_2_listing_them(tmp_path):
@@ -113,8 +114,8 @@ def test_restart_removes_the_done_marker_and_old_log_lines(tmp_path):
                          batch_size=32, steps_per_epoch=2)
     out = tmp_path / "run"
     train_run(cfg, out, progress=False)
-    (out / "checkpoints" / "last.pt").unlink()  # "delete the checkpoint to restart"
     rd = RunDir(out)
+    rd.checkpoint_path.unlink()  # "delete the checkpoint to restart"
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, out, progress=False, stop_after_steps=1)
     assert not rd.is_done()  # a stale done marker would let evaluate score a fresh checkpoint
@@ -137,7 +138,7 @@ def test_evaluate_refuses_unfinished_and_mixed_runs(tmp_path):
     assert "UNFINISHED run: checkpoint of epoch 1 of 2" in allowed.stdout
     assert len(pd.read_csv(tmp_path / "p.csv")) == 36
     train_run(cfg, out, resume=True, progress=False)
-    # another run's config.json in the directory: the checkpoint no longer belongs to it
+    # another run's config in the directory: the checkpoint no longer belongs to it
     record = RunDir(out).read_config()
     record["config"]["lr"] = 0.5
     record["config_hash"] = "000000000000"
@@ -195,16 +196,16 @@ def test_paired_runs_share_their_warmup_and_a_fork_equals_the_full_run(tmp_path)
                                                "track_density_during_warmup": False})
     train_run(uniform, tmp_path / "uniform", progress=False)
     train_run(debiased, tmp_path / "scratch", progress=False)
-    warm_u = load_checkpoint(tmp_path / "uniform" / "checkpoints" / "epoch_0001.pt")["model"]
+    warm_u = load_checkpoint(RunDir(tmp_path / "uniform").epoch_checkpoint_path(1))["model"]
     assert uniform.hash() == base.hash()  # keeping a checkpoint does not change the run
     assert fork_run(tmp_path / "uniform", 1, debiased, tmp_path / "forked")
     train_run(debiased, tmp_path / "forked", resume=True, progress=False)
     a, b = weights(tmp_path / "scratch"), weights(tmp_path / "forked")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], warm_u[k]) for k in a)  # training went on after the fork
-    done_a = json.loads((tmp_path / "scratch" / "done.json").read_text())
-    done_b = json.loads((tmp_path / "forked" / "done.json").read_text())
-    assert done_a == done_b
+    done_a = RunDir(tmp_path / "scratch").read_done()
+    done_b = RunDir(tmp_path / "forked").read_done()
+    assert done_a is not None and done_a == done_b
     log = RunDir(tmp_path / "forked").read_log()
     assert [r["epoch"] for r in log] == [0, 1, 2, 3] and "forked_from" in log[0]
     with pytest.raises(HarnessError, match="configs differ"):

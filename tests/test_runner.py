@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from harness.errors import HarnessError
+from harness.rundir import RunDir
 from harness.train.checkpoint import load_checkpoint
 from harness.train.config import RunConfig, resolve_config
 from harness.train.runner import TrainingDiverged, train_run
@@ -29,7 +30,7 @@ def cli(*args, env=None, check=True):
 
 
 def model_state(run_dir: Path) -> dict:
-    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+    return load_checkpoint(RunDir(run_dir).checkpoint_path)["model"]
 
 
 @pytest.mark.slow
@@ -50,8 +51,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert load_checkpoint(killed / "checkpoints" / "last.pt")["epoch"] == 0  # epoch 2 was cut
-    assert not (killed / "done.json").exists()
+    assert load_checkpoint(RunDir(killed).checkpoint_path)["epoch"] == 0  # epoch 2 was cut
+    assert not RunDir(killed).is_done()
 
     cli("train", *TINY, "--seed", "3", "--out", killed, "--resume")
     a, b = model_state(full), model_state(killed)
@@ -60,11 +61,12 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(a[name], b[name]), name
 
     for run in (full, killed):
-        cli("evaluate", run, "--archs", "all", "--out", run / "pred.csv", "--quiet")
-    pa, pb = pd.read_csv(full / "pred.csv"), pd.read_csv(killed / "pred.csv")
+        cli("evaluate", run, "--archs", "all", "--out", RunDir(run).predictions_path, "--quiet")
+    pa, pb = (pd.read_csv(RunDir(run).predictions_path) for run in (full, killed))
     pd.testing.assert_frame_equal(pa, pb, check_exact=True)
     assert len(pa) == 36
-    log = [json.loads(x) for x in (killed / "log.jsonl").read_text().splitlines()]
+    # Every line must parse: read_log would forgive a line the kill cut and resume left behind.
+    log = [json.loads(x) for x in RunDir(killed).log_path.read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
 
 
@@ -72,12 +74,12 @@ def test_run_directory_records_config_version_commit(tmp_path):
     cfg = resolve_config("pooling", "smoke", subset=256, resize=16, width_mult=0.25, epochs=1,
                          batch_size=32, steps_per_epoch=2)
     train_run(cfg, tmp_path / "run", progress=False)
-    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    record = RunDir(tmp_path / "run").read_config()
     assert RunConfig.from_dict(record["config"]) == cfg
     assert record["config_hash"] == cfg.hash()
     assert record["harness_version"]
     assert "git_commit" in record and "torch" in record
-    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    state = load_checkpoint(RunDir(tmp_path / "run").checkpoint_path)
     for part in ("model", "optimizer", "scheduler", "sampler", "rng", "epoch", "global_step"):
         assert part in state
     with pytest.raises(HarnessError, match="--resume"):
@@ -92,7 +94,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="non-finite") as raised:
         train_run(cfg, run_dir, progress=False)
-    ckpt = run_dir / "checkpoints" / "last.pt"
+    ckpt = RunDir(run_dir).checkpoint_path
     if ckpt.exists():  # diverged after the first epoch: the checkpoint holds finite weights
         assert "last good checkpoint" in str(raised.value)
         state = load_checkpoint(ckpt)
@@ -100,7 +102,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
     else:  # diverged before any checkpoint: it says so, and leaves nothing behind
         assert "no checkpoint was written" in str(raised.value)
         assert not run_dir.exists()
-    assert not (run_dir / "done.json").exists()
+    assert not RunDir(run_dir).is_done()
     assert not list(run_dir.rglob("*.tmp"))
 
 
@@ -134,7 +136,7 @@ def test_unused_parameters_do_not_move_by_default(tmp_path):
         cfg = base.replace(unused_params_move=move)
         before = {k: v.clone() for k, v in build_run(cfg).supernet.state_dict().items()}
         train_run(cfg, tmp_path / f"run{move}", progress=False)
-        after = load_checkpoint(tmp_path / f"run{move}" / "checkpoints" / "last.pt")["model"]
+        after = load_checkpoint(RunDir(tmp_path / f"run{move}").checkpoint_path)["model"]
         unchanged = [k for k in before if k.endswith("weight") and torch.equal(before[k], after[k])]
         if move:
             assert not unchanged
@@ -153,7 +155,7 @@ def test_cuda_amp_channels_last_run_trains_and_evaluates(tmp_path):
                          batch_size=64, steps_per_epoch=4, device="cuda", amp=True,
                          channels_last=True, data_root=str(root))
     train_run(cfg, tmp_path / "run", progress=False)
-    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    state = load_checkpoint(RunDir(tmp_path / "run").checkpoint_path)
     assert state["scaler"] is not None
     pred = evaluate_run(tmp_path / "run", "sample:5", progress=False)
     assert len(pred) == 5 and pred["supernet_accuracy"].between(0, 100).all()

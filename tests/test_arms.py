@@ -33,8 +33,8 @@ def test_cpu_table3_has_a_tilted_arm_paired_with_uniform():
         by_arm.setdefault((s.config.space, s.arm), []).append(s)
     tilted, paper_arm = by_arm[("pooling", "debiased-tau0.5")], by_arm[("pooling", "debiased")]
     assert {s.config.sampler for s in tilted} == {"debiased"}
-    assert {s.config.sampler_options["tau"] for s in tilted} == {0.5}
-    assert {s.config.sampler_options["tau"] for s in paper_arm} == {7.0}
+    assert {s.config.sampler_options.tau for s in tilted} == {0.5}
+    assert {s.config.sampler_options.tau for s in paper_arm} == {7.0}
     # Same seeds as the uniform arm, and different runs from the paper's arm.
     assert ({s.config.seed for s in tilted}
             == {s.config.seed for s in by_arm[("pooling", "uniform")]})

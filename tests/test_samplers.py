@@ -15,6 +15,7 @@ from scipy.stats import chisquare
 
 from harness.errors import HarnessError
 from harness.nets import NetConfig, build_supernet
+from harness.rundir import RunDir
 from harness.samplers import SAMPLERS, EpochContext, build_sampler
 from harness.spaces import get_space
 from harness.spaces.base import SearchSpace
@@ -155,7 +156,7 @@ def test_fairnas_one_optimizer_step_per_m_paths(tmp_path, monkeypatch):
                     resize=16, width_mult=0.25, epochs=1, steps_per_epoch=2, batch_size=32)
     run = train_run(cfg, tmp_path / "run", progress=False)
     assert len(steps) == 2  # not 2 * 3
-    counts = json.loads((run / "done.json").read_text())["sampling_counts"]
+    counts = RunDir(run).read_done()["sampling_counts"]
     assert sum(counts.values()) == 6
     per_choice = Counter()
     for key, n in counts.items():
@@ -337,7 +338,8 @@ def test_options_declared_once_feed_parsing_help_and_hash():
     b = resolve_config("pooling", "smoke", sampler="debiased")
     c = resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tau": 6.9})
     assert a.hash() == b.hash() != c.hash()
-    assert a.sampler_options == resolved | {"tau": 7.0}
+    assert a.sampler_options.to_dict() == resolved | {"tau": 7.0}
+    assert a.sampler_options.tau == 7.0 and isinstance(a.sampler_options.tau, float)  # typed
     with pytest.raises(HarnessError, match="did you mean 'tau'"):
         resolve_config("pooling", "smoke", sampler="debiased", sampler_options={"tua": 0.5})
     with pytest.raises(HarnessError, match="takes no options"):
@@ -420,10 +422,10 @@ def pooling_run(tmp_path_factory):
 
 def test_debiased_end_to_end_writes_density_snapshots(pooling_run):
     _, run = pooling_run
-    snaps = sorted((run / "snapshots").glob("epoch_*.json"))
+    rd = RunDir(run)
+    snaps = rd.snapshot_files()
     # epoch -1: the untrained supernet's density (tracked: 36 networks), before any draw
-    assert [p.name for p in snaps] == ["epoch_-001.json", "epoch_0000.json", "epoch_0001.json",
-                                       "epoch_0002.json"]
+    assert snaps == [rd.snapshot_path(epoch) for epoch in (-1, 0, 1, 2)]
     start = json.loads(snaps[0].read_text())
     assert start["epoch"] == -1 and not start["active"] and len(start["density"]) == 36
     for path in snaps[1:]:
@@ -446,10 +448,10 @@ def test_debiased_resume_replays_draws(pooling_run, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, other, progress=False, stop_after_steps=7)  # killed inside epoch 2
     train_run(cfg, other, resume=True, progress=False)
-    done = json.loads((run / "done.json").read_text())
-    assert json.loads((other / "done.json").read_text()) == done
-    last = json.loads((run / "snapshots" / "epoch_0002.json").read_text())
-    again = json.loads((other / "snapshots" / "epoch_0002.json").read_text())
+    done = RunDir(run).read_done()
+    assert done is not None and RunDir(other).read_done() == done
+    last = json.loads(RunDir(run).snapshot_path(2).read_text())
+    again = json.loads(RunDir(other).snapshot_path(2).read_text())
     assert again["probability"] == last["probability"]
 
 

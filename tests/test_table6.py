@@ -18,7 +18,7 @@ def test_table6_epochs_map_the_paper_onto_fractions():
     (run,) = spec.runs_for("table6", "smoke")[:1]
     cfg = run.config
     assert cfg.epochs == 4 and cfg.warmup_epochs == 4 and cfg.lr_schedule == "constant"
-    assert cfg.sampler_options["track_epochs"] == [0, 1, 2, 3]
+    assert cfg.sampler_options.track_epochs == [0, 1, 2, 3]
     assert len(spec.runs_for("table6", "cpu")) >= 3  # at least three seeds
 
 
@@ -53,7 +53,7 @@ def test_cpu_table6_records_figure_2_on_the_first_seed_at_the_tracked_epochs():
     runs = spec.runs_for("table6", "cpu")
     first, *others = [r.config.sampler_options for r in runs]
     tracked = sorted(set(paper.table6_epochs("cpu").values()))
-    assert first["figure_archs"] == 64
-    assert first["figure_epochs"] == sorted(set(tracked) | {runs[0].config.epochs})
-    assert all(o["figure_archs"] == 0 for o in others) and len(others) >= 2
-    assert all(o["track_epochs"] == tracked for o in [first, *others])
+    assert first.figure_archs == 64
+    assert first.figure_epochs == sorted(set(tracked) | {runs[0].config.epochs})
+    assert all(o.figure_archs == 0 for o in others) and len(others) >= 2
+    assert all(o.track_epochs == tracked for o in [first, *others])

@@ -438,7 +438,7 @@ def density_reliability(design: NoiseDesign, runs_root: Path, ks: tuple[int, ...
         debiased = run(design.profile, design.space, "debiased", cfg.seed, "density")
         sampler = build_sampler("debiased", get_space(design.space), cfg.seed,
                                 warmup_epochs=cfg.warmup_epochs,
-                                **debiased.config.sampler_options)
+                                opts=debiased.config.sampler_options)
         batches = [b for b in trained.batches(cfg.eval_split, cfg.probe_size, None)
                    if len(b[1]) == cfg.probe_size]
         needed = min(2 * max(ks), len(batches))

@@ -78,9 +78,7 @@ def fork_point(config) -> int | None:
 
 def paired_uniform(config):
     """The uniform run of the same seed and schedule: the other arm of a paired comparison."""
-    from harness.samplers import resolve_sampler_options
-
-    return config.replace(sampler="uniform", sampler_options=resolve_sampler_options("uniform", {}))
+    return config.replace(sampler="uniform", sampler_options={})
 
 
 def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log,
@@ -139,7 +137,7 @@ def _execute(spec: RunSpec, run_dir: Path, data_dir, progress: bool, log,
         space=spec.config.space,
         benchmark=scored.pop("benchmark"),
         sampler=spec.config.sampler,
-        sampler_options=spec.config.sampler_options,
+        sampler_options=spec.config.sampler_options.to_dict(),
         seed=spec.config.seed,
         config_hash=spec.config.hash(),
         run_dir=portable_path(run_dir),

@@ -6,10 +6,11 @@ from harness.samplers.base import (
     EpochContext,
     Sampler,
     build_sampler,
+    parse_sampler_options,
     register_sampler,
     resolve_sampler_options,
     sampler_forks_from_uniform,
 )
 
-__all__ = ["SAMPLERS", "EpochContext", "Sampler", "build_sampler", "register_sampler",
-           "resolve_sampler_options", "sampler_forks_from_uniform"]
+__all__ = ["SAMPLERS", "EpochContext", "Sampler", "build_sampler", "parse_sampler_options",
+           "register_sampler", "resolve_sampler_options", "sampler_forks_from_uniform"]

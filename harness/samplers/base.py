@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import HarnessError
 from harness.registry import Registry
 from harness.samplers.audit import chisquare_test, marginal_test
 from harness.samplers.options import SamplerOptions
@@ -66,17 +67,22 @@ class Sampler:
     # its arm: a sampler whose draws are meant to differ from uniform (a plug-in sets it too).
     audit_in_tables: bool = False
 
-    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0, **options: Any):
+    def __init__(self, space: SearchSpace, seed: int, warmup_epochs: int = 0,
+                 opts: SamplerOptions | None = None, **options: Any):
         self.space = space
         self.seed = seed
         self.warmup_epochs = int(warmup_epochs)
-        self.opts = self.Options.parse(options, self.name or type(self).__name__)
+        name = self.name or type(self).__name__
+        if opts is not None and options:
+            raise HarnessError(f"sampler '{name}': pass typed options or KEY=VALUE options, not "
+                               "both")
+        self.opts = self.Options.parse(opts if opts is not None else options, name)
         self.options = self.opts.to_dict()
         self.rng = np.random.default_rng([seed, 0x5A3])
         self.counts: dict[str, int] = {}
 
     @classmethod
-    def forks_from_uniform(cls, options: dict) -> bool:
+    def forks_from_uniform(cls, opts: SamplerOptions) -> bool:
         """Whether a run of this sampler with these (resolved) options may start from the uniform
         run's warm-up checkpoint and be exactly the run trained from scratch: true only for a
         sampler whose warm-up draws, and records, nothing but what uniform does. Default: no."""
@@ -200,16 +206,23 @@ def register_sampler(name: str, description: str):
 
 
 def build_sampler(name: str, space: SearchSpace, seed: int, warmup_epochs: int = 0,
-                  **options: Any) -> Sampler:
-    return SAMPLERS.get(name)(space, seed, warmup_epochs=warmup_epochs, **options)
+                  opts: SamplerOptions | None = None, **options: Any) -> Sampler:
+    """Sampler `name`, with typed options (a run config's) or KEY=VALUE ones."""
+    return SAMPLERS.get(name)(space, seed, warmup_epochs=warmup_epochs, opts=opts, **options)
 
 
-def sampler_forks_from_uniform(name: str, options: dict | None) -> bool:
-    """`Sampler.forks_from_uniform` of sampler `name` with its resolved options."""
-    return SAMPLERS.get(name).forks_from_uniform(resolve_sampler_options(name, options))
+def sampler_forks_from_uniform(name: str, options: SamplerOptions | dict | None) -> bool:
+    """`Sampler.forks_from_uniform` of sampler `name` with its options."""
+    return SAMPLERS.get(name).forks_from_uniform(parse_sampler_options(name, options))
 
 
-def resolve_sampler_options(name: str, options: dict | None) -> dict:
-    """The full, validated options of sampler `name` (every default filled in), as a run config
-    records them; errors name the option and what it must be."""
-    return SAMPLERS.get(name).Options.parse(options or {}, name).to_dict()
+def parse_sampler_options(name: str, options: SamplerOptions | dict | None) -> SamplerOptions:
+    """The typed, validated options of sampler `name` (every default filled in; `to_dict()` is
+    what a run config records); errors name the option and what it must be."""
+    return SAMPLERS.get(name).Options.parse(options, name)
+
+
+def resolve_sampler_options(name: str, options: SamplerOptions | dict | None) -> dict:
+    """The options of sampler `name` as a run config records them (`parse_sampler_options`'s
+    `to_dict()`)."""
+    return parse_sampler_options(name, options).to_dict()

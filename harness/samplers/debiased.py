@@ -479,12 +479,11 @@ class DebiasedSampler(Sampler):
         return state
 
     @classmethod
-    def forks_from_uniform(cls, options: dict) -> bool:
+    def forks_from_uniform(cls, opts: DebiasedOptions) -> bool:
         # Its warm-up draws exactly like uniform's; with no warm-up tracking and no Figure-2
         # recording it also records nothing then, so a fork equals training from scratch
         # (tests/test_rundir.py). Tracking runs (Table 6, Figure 2) train from scratch.
-        return options.get("track_density_during_warmup") is False and \
-            not options.get("figure_archs")
+        return opts.track_density_during_warmup is False and not opts.figure_archs
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)

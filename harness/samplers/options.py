@@ -133,8 +133,15 @@ class SamplerOptions:
         return typing.get_type_hints(cls)
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any] | None, sampler: str) -> SamplerOptions:
-        """Validated options from user input (unknown names, wrong types and bad values raise)."""
+    def parse(cls, raw: Mapping[str, Any] | SamplerOptions | None, sampler: str) -> SamplerOptions:
+        """Validated options from user input (unknown names, wrong types and bad values raise).
+        Options already of this type were checked when they were made and come back as they are;
+        another sampler's are refused."""
+        if isinstance(raw, SamplerOptions):
+            if type(raw) is not cls:
+                raise HarnessError(f"sampler '{sampler}' takes {cls.__name__}, not "
+                                   f"{type(raw).__name__} (another sampler's options)")
+            return raw
         raw = dict(raw or {})
         known = [f.name for f in cls.fields()]
         unknown = sorted(set(raw) - set(known))

@@ -23,7 +23,7 @@ def run_audit(run_dir: str | Path) -> dict:
         epochs_done = int(state["epoch"]) + 1
         if audit is None:
             sampler = build_sampler(cfg.sampler, get_space(cfg.space), cfg.seed,
-                                    warmup_epochs=cfg.warmup_epochs, **cfg.sampler_options)
+                                    warmup_epochs=cfg.warmup_epochs, opts=cfg.sampler_options)
             sampler.load_state_dict(state["sampler"])
             audit = sampler.audit()
     if not epochs_done:  # an archived run keeps its log and done marker, not its checkpoint
@@ -40,4 +40,4 @@ def run_audit(run_dir: str | Path) -> dict:
                  for s in rd.snapshots()]
     return {"run_dir": str(rd.path), "state": rd.state(), "epochs": cfg.epochs,
             "epochs_done": epochs_done, "sampler": cfg.sampler,
-            "sampler_options": cfg.sampler_options, "audit": audit, "snapshots": snapshots}
+            "sampler_options": cfg.sampler_options.to_dict(), "audit": audit, "snapshots": snapshots}

@@ -23,7 +23,10 @@ class RunConfig:
     space: str
     benchmark: str | None = None
     sampler: str = "uniform"
-    sampler_options: dict = field(default_factory=dict)
+    # The sampler's typed options (its `Options` dataclass); a mapping given here is parsed and
+    # checked once, when the config is made. `to_dict()` records them as the sampler's
+    # `Options.to_dict()`.
+    sampler_options: Any = field(default_factory=dict)
     profile: str = "smoke"
     seed: int = 0
     # data
@@ -78,9 +81,15 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        from harness.samplers.base import parse_sampler_options
+
+        object.__setattr__(self, "sampler_options",
+                           parse_sampler_options(self.sampler, self.sampler_options))
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        record["sampler_options"] = self.sampler_options.to_dict()
+        return json.loads(json.dumps(record, default=list))
 
     # Fields that say where or how a run executes, not what it computes: left out of the hash so
     # that a cache is shared across machines and data locations.
@@ -274,12 +283,9 @@ def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
             and isinstance(values.get("warmup_epochs"), int) \
             and isinstance(values.get("epochs"), int) and values["warmup_epochs"] > values["epochs"]:
         values["warmup_epochs"] = max(values["epochs"], 0)
-    # The sampler's options, validated and with every default filled in: the hash names the run
-    # that actually happens, and a typo fails here instead of changing the hash alone.
-    from harness.samplers import resolve_sampler_options
-
-    values["sampler_options"] = resolve_sampler_options(values.get("sampler", "uniform"),
-                                                        values.get("sampler_options"))
+    # The sampler's options are parsed into its typed options when the config is made (every
+    # default filled in: the hash names the run that actually happens, and a typo fails here
+    # instead of changing the hash alone).
     return RunConfig.from_dict(values)
 
 

@@ -176,7 +176,7 @@ def validate_run(cfg: RunConfig) -> None:
     data = data_config(cfg)
     ncfg = net_config(cfg, data)
     sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
-                            **cfg.sampler_options)
+                            opts=cfg.sampler_options)
     if cfg.probe_size < 1:
         raise HarnessError(f"probe_size must be at least 1, got {cfg.probe_size}")
     validate_data_parallel(cfg, sampler)
@@ -232,7 +232,7 @@ def build_run(cfg: RunConfig, d: distributed.Dist = distributed.SINGLE) -> RunSe
                                 weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     scheduler = make_scheduler(optimizer, cfg)
     sampler = build_sampler(cfg.sampler, space, cfg.seed, warmup_epochs=cfg.warmup_epochs,
-                            **cfg.sampler_options)
+                            opts=cfg.sampler_options)
     wanted = sampler.probe_batches_wanted
     if sampler.uses_probe and cfg.probe_size * wanted > len(val_set):
         raise HarnessError(f"probe_size {cfg.probe_size} x probe_batches {wanted} is more than "

@@ -1,7 +1,12 @@
-"""A small name -> factory registry filled by decorators, as timm does for models."""
+"""Name -> object registries, one style for all: entries register by decorator (or `add`) where
+they are defined, and a registry imports the modules that define its built-in entries the first
+time it is asked (lazy registration, as lm-evaluation-harness does), so no hand-kept import list
+decides what exists. Plug-ins register into the same registries (harness.plugins)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
@@ -12,14 +17,43 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to objects (factories, classes or values); `kind` names what it holds in errors."""
+    """Maps names to objects (factories, classes or values); `kind` names what it holds in errors.
 
-    def __init__(self, kind: str):
+    `providers`: packages (every module in them) or modules whose import registers the built-in
+    entries; imported on the first lookup, in order. A lookup made while they are being imported
+    (one built-in reading another) imports the rest first when its name is not there yet."""
+
+    def __init__(self, kind: str, providers: str | tuple[str, ...] = ()):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._providers = (providers,) if isinstance(providers, str) else tuple(providers)
+        self._pending: list[str] | None = None  # modules still to import; None: not started
+
+    # ------------------------------------------------------------------ lazy registration
+
+    def _start(self) -> None:
+        if self._pending is not None:
+            return
+        self._pending = []
+        for name in self._providers:
+            module = importlib.import_module(name)
+            self._pending.append(name)
+            if hasattr(module, "__path__"):  # a package: every public module in it
+                self._pending += [f"{name}.{m.name}" for m in pkgutil.iter_modules(module.__path__)
+                                  if not m.name.startswith("_")]
+
+    def _load(self, until: str | None = None) -> None:
+        """Import pending providers: all of them, or until `until` is registered."""
+        self._start()
+        while self._pending and (until is None or until not in self._items):
+            importlib.import_module(self._pending.pop(0))
+
+    # ------------------------------------------------------------------ registering
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
+            if self._pending is None:  # a plug-in before any lookup: built-ins first
+                self._load()
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._items[name] = obj
@@ -33,6 +67,7 @@ class Registry(Generic[T]):
     @contextmanager
     def swapped(self, name: str, obj: T) -> Iterator[T]:
         """Within the block, `name` holds `obj` (a test's stand-in); the old entry comes back."""
+        self._load()
         missing = object()
         previous = self._items.get(name, missing)
         self._items[name] = obj
@@ -44,10 +79,15 @@ class Registry(Generic[T]):
             else:
                 self._items[name] = previous
 
+    # ------------------------------------------------------------------ looking up
+
     def get(self, name: str) -> T:
+        if name not in self._items:
+            self._load(until=name)
         try:
             return self._items[name]
         except KeyError:
+            self._load()
             known = ", ".join(sorted(self._items))
             raise UnknownNameError(
                 f"unknown {self.kind} '{name}'{did_you_mean(name, self._items)}; known: {known}"
@@ -55,13 +95,17 @@ class Registry(Generic[T]):
 
     def names(self, sort: bool = True) -> list[str]:
         """Registered names, sorted, or in registration order (`sort=False`)."""
+        self._load()
         return sorted(self._items) if sort else list(self._items)
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name not in self._items:
+            self._load(until=name)
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._items)

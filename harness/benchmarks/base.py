@@ -179,7 +179,7 @@ class BenchmarkSpec:
     files: tuple[str, ...] = ()  # names in harness.benchmarks.files.KNOWN_FILES
 
 
-BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark")
+BENCHMARKS: Registry[BenchmarkSpec] = Registry("benchmark", providers="harness.benchmarks")
 
 
 def register_benchmark(name: str, space: str, description: str, files: tuple[str, ...] = ()):

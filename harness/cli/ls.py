@@ -31,10 +31,7 @@ def _registry(kind: str):
     import importlib
 
     module_name, attribute = _REGISTRIES[kind]
-    module = importlib.import_module(module_name)
-    if kind == "bench-sections":
-        module.section_names()  # imports (registers) every section
-    return getattr(module, attribute)
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def _describe(entry) -> str:

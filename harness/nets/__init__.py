@@ -6,8 +6,8 @@
     net = build_standalone("nb-macro", arch, NetConfig())
     net.load_state_dict(supernet.path_state_dict(arch))   # strict: same keys
 
-Importing the package registers the four spaces in NETS: "pooling", "nb-macro", "nb201",
-"mobilenet".
+Each space's module registers its builder in NETS ("pooling", "nb-macro", "nb201",
+"mobilenet"), loaded on the registry's first lookup.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from harness.nets import mobilenet, nb201, nb_macro, pooling  # noqa: F401  (registers)
 from harness.nets.common import NETS, Choice, NetBuilder, NetConfig, Supernet
 
 

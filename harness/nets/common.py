@@ -430,4 +430,4 @@ class NetBuilder:
         return self.standalone(tuple(arch), cfg or NetConfig())
 
 
-NETS: Registry[NetBuilder] = Registry("network space")
+NETS: Registry[NetBuilder] = Registry("network space", providers="harness.nets")

@@ -12,11 +12,9 @@ __all__ = ["SECTIONS", "bench_section", "run_sections", "section_names"]
 
 
 def section_names() -> list[str]:
-    from harness.perf import ddp, density_overhead, gt_load, loader, train_step  # noqa: F401
-
     return SECTIONS.names()
 
 
 def run_sections(names: list[str] | None = None, **options) -> dict[str, list[dict]]:
-    known = section_names()  # imports (registers) every section
+    known = section_names()
     return {name: SECTIONS.get(name)(**options) for name in (names or known)}

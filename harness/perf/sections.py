@@ -1,5 +1,5 @@
-"""The registry of `nas-harness bench` sections: each section module registers into it by
-decorator; the package's `run_sections` imports them all and runs the ones asked for."""
+"""The registry of `nas-harness bench` sections: each section module of `harness.perf` registers
+into it by decorator, and the registry imports them on its first lookup."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from harness.registry import Registry
 
-SECTIONS: Registry[Callable[..., list[dict]]] = Registry("bench section")
+SECTIONS: Registry[Callable[..., list[dict]]] = Registry("bench section", providers="harness.perf")
 
 
 def bench_section(name: str):

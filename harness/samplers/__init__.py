@@ -1,6 +1,6 @@
-"""Sampling strategies: importing this module registers them all."""
+"""Sampling strategies: every module here registers its sampler in `SAMPLERS` (loaded on first
+lookup)."""
 
-from harness.samplers import debiased, debiased_online, fairnas, pada, uniform  # noqa: F401
 from harness.samplers.base import (
     SAMPLERS,
     EpochContext,

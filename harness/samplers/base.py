@@ -193,7 +193,7 @@ class EpochContext:
         return fn(archs) if self.shard_map is None else self.shard_map(fn, archs)
 
 
-SAMPLERS: Registry[type[Sampler]] = Registry("sampler")
+SAMPLERS: Registry[type[Sampler]] = Registry("sampler", providers="harness.samplers")
 
 
 def register_sampler(name: str, description: str):

@@ -1,4 +1,4 @@
-"""Search strategies over a scored space: importing this package registers them all.
+"""Search strategies over a scored space (registered in SEARCHES, loaded on first lookup).
 
     from harness.search import CachedScorer, run_search
     scorer = CachedScorer(space, lambda arch: accuracy_of(arch))
@@ -8,7 +8,6 @@ Strategies in SEARCHES: "random", "evolutionary" (SPOS-style), "bse" (Boltzmann 
 exploration).
 """
 
-from harness.search import strategies  # noqa: F401  (registers)
 from harness.search.base import (
     SEARCHES,
     SEED_TAG,

@@ -59,7 +59,7 @@ class SearchResult:
 
 
 Strategy = Callable[..., SearchResult]
-SEARCHES: Registry[Strategy] = Registry("search strategy")
+SEARCHES: Registry[Strategy] = Registry("search strategy", providers="harness.search")
 
 
 def register_search(name: str) -> Callable[[Strategy], Strategy]:

@@ -1,12 +1,5 @@
-"""Search spaces: import registers them all."""
+"""Search spaces: every module here registers its space in `SPACES` (loaded on first lookup)."""
 
-from harness.spaces import (  # noqa: F401
-    formats,  # noqa: F401  (after the spaces its formats read)
-    mobilenet,
-    nb201,
-    nb_macro,
-    pooling,
-)
 from harness.spaces.base import SPACES, Arch, SearchSpace, get_space, register_space
 
 __all__ = ["SPACES", "Arch", "SearchSpace", "get_space", "register_space"]

@@ -154,7 +154,7 @@ class SearchSpace(ABC):
         )
 
 
-SPACES: Registry[type[SearchSpace]] = Registry("search space")
+SPACES: Registry[type[SearchSpace]] = Registry("search space", providers="harness.spaces")
 
 
 def register_space(name: str):

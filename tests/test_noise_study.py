@@ -29,10 +29,10 @@ def runs(tmp_path_factory, data_dir):
 
 
 def test_per_image_scores_reproduce_the_evaluation(runs):
+    from harness.analysis.scoring import benchmark_archs
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
     from harness.experiments.noise import score_images
-    from harness.experiments.runs import benchmark_archs
     from harness.spaces import get_space
 
     base, _ = runs
@@ -86,10 +86,10 @@ def test_checkpoint_average_is_the_mean_of_the_kept_checkpoints(runs):
 def test_a_run_set_to_average_keeps_its_last_epochs_and_is_scored_averaged(runs, tmp_path):
     """eval_average_epochs: the trainer keeps the last N epochs' checkpoints, and evaluation (and
     so the tables) scores their mean, not the last checkpoint."""
+    from harness.analysis.scoring import benchmark_archs
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
     from harness.experiments.noise import score_images
-    from harness.experiments.runs import benchmark_archs
     from harness.spaces import get_space
 
     plain = {k: v for k, v in BASE.items() if k != "keep_checkpoints"}

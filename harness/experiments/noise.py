@@ -284,9 +284,9 @@ def analyse(design: NoiseDesign, runs_root: Path, data_dir=None, progress: bool 
     """Score every checkpoint of the design (cached) and decompose the noise of its Kendall."""
     import numpy as np
 
+    from harness.analysis.scoring import benchmark_archs
     from harness.analysis.variance import nested_components
     from harness.benchmarks import load_benchmark
-    from harness.experiments.runs import benchmark_archs
     from harness.spaces import get_space
 
     truth = load_benchmark(design.benchmark, data_dir)
@@ -375,9 +375,9 @@ def write_reproduction(design: NoiseDesign, runs_root: Path, option: str, out_di
     runs under the wrong BatchNorm mode, to see the check fail."""
     import numpy as np
 
+    from harness.analysis.scoring import benchmark_archs
     from harness.benchmarks import load_benchmark
     from harness.experiments.reproduce import write_results_folder
-    from harness.experiments.runs import benchmark_archs
     from harness.spaces import get_space
 
     truth = load_benchmark(design.benchmark, data_dir)

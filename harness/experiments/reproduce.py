@@ -274,7 +274,7 @@ def _merge_json(path: Path, new: dict) -> None:
         old = {_entry_key(r): r for r in old}
     merged = {**old, **new}
     if path.name == ReportDir.RUNS:
-        from harness.experiments.runs import portable_path
+        from harness.analysis.scoring import portable_path
 
         # A committed report names run directories relative to the working directory, never by
         # a machine's absolute path.

@@ -17,10 +17,10 @@ from harness.rundir import RunDir
 def rescore(run_dirs: list[Path], out_dir: Path, bn_eval: str | None = None,
             split: str | None = None, data_dir=None, progress: bool = False) -> dict:
     from harness.analysis.correlate import correlate
+    from harness.analysis.scoring import benchmark_archs
     from harness.benchmarks import load_benchmark
     from harness.evaluate import evaluate_run
     from harness.experiments.reproduce import write_results_folder
-    from harness.experiments.runs import benchmark_archs
     from harness.spaces import get_space
     from harness.train.runner import read_config
 

@@ -196,3 +196,20 @@ def test_marginal_test_against_expected_counts_matches_scipy():
     stat = chisquare(obs[0], exp[0]).statistic + chisquare(obs[1], exp[1]).statistic
     assert result["statistic"] == pytest.approx(stat) and result["df"] == 4
     assert result["p_value"] == pytest.approx(chi2.sf(stat, 4))
+
+
+def test_audit_prints_pada_s_own_schedule_table(pada_run):
+    """`nas-harness audit` prints the table the sampler declares (Sampler.audit_schedule), with
+    no sampler named in the CLI: PA&DA's temperatures, one row per epoch."""
+    from click.testing import CliRunner
+
+    from harness.cli.main import cli
+
+    _, run = pada_run
+    out = CliRunner().invoke(cli, ["audit", str(run)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    head = lines.index("  epoch  path tau  data tau  max q / uniform  data ESS / N")
+    rows = [line.split() for line in lines[head + 1:head + 5]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4]
+    assert [float(r[1]) for r in rows] == pytest.approx([0.225, 0.45, 0.675, 0.9])

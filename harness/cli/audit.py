@@ -33,6 +33,14 @@ def _test_line(label: str, t: dict | None) -> str:
             f"p = {_fmt(t['p_value'])} ({t['n_draws']} draws)")
 
 
+def _sampler_schedule(audit: dict):
+    """The audited sampler's own schedule table, if it has one (Sampler.audit_schedule)."""
+    from harness.samplers import SAMPLERS
+
+    name = audit.get("sampler")
+    return SAMPLERS.get(name).audit_schedule(audit) if name in SAMPLERS else None
+
+
 def register(cli: click.Group) -> None:
     @cli.command("audit")
     @click.argument("run_dir", type=PathOption(file_okay=False))
@@ -72,12 +80,12 @@ def register(cli: click.Group) -> None:
         if "verdict" in a:
             click.echo(f"  verdict: {a['verdict']}")
         rows = report.get("snapshots") or []
-        if "pada" in a:  # PA&DA: its schedule and how far the choice distributions moved
-            click.echo("  epoch  path tau  data tau  max q / uniform  data ESS / N")
-            for h in a["pada"]["history"]:
-                click.echo(f"  {h['epoch'] + 1:>5}  {_fmt(h['path_tau']):>8}  "
-                           f"{_fmt(h['data_tau']):>8}  {_fmt(h['q_max_over_uniform']):>15}  "
-                           f"{_fmt(h.get('data_ess_fraction')):>12}")
+        schedule = _sampler_schedule(a)
+        if schedule is not None:  # the sampler's own table (e.g. PA&DA's temperatures)
+            headers, table = schedule
+            click.echo("  " + "  ".join(headers))
+            for row in table:
+                click.echo("  " + "  ".join(f"{_fmt(v):>{len(h)}}" for h, v in zip(headers, row)))
         elif rows:
             click.echo("  epoch  active  P max/min  eff. fraction  KL (nats)")
             for row in rows:

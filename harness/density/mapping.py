@@ -100,11 +100,13 @@ def density_logits(alpha, tau: float, mapping: str = "neg_density", normalize: s
     return np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """softmax(logits), float64; with `weights`, each row's mass is weight * exp(logit) (rows
+    that stand for several equal items), normalised."""
     z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max()
-    e = np.exp(z)
-    return e / e.sum()
+    e = np.exp(z - z.max())
+    mass = e if weights is None else weights * e
+    return mass / mass.sum()
 
 
 def class_code_probabilities(alpha, sizes, tau: float, mapping: str = "neg_density",
@@ -125,9 +127,7 @@ def class_code_probabilities(alpha, sizes, tau: float, mapping: str = "neg_densi
     if draw not in ("codes", "classes"):
         raise HarnessError(f"unknown draw '{draw}'; use codes or classes")
     logits = density_logits(a, tau, mapping, normalize, weights=w)
-    e = np.exp(logits - logits.max())
-    mass = w * e if draw == "codes" else e
-    class_p = mass / mass.sum()
+    class_p = softmax(logits, w if draw == "codes" else None)
     return class_p, class_p / w
 
 

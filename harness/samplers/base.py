@@ -89,6 +89,13 @@ class Sampler:
         return False
 
     @classmethod
+    def audit_schedule(cls, audit: dict) -> tuple[list[str], list[list]] | None:
+        """(column headers, one row per epoch) of what the sampler's own schedule did, read from
+        its `audit()`; `nas-harness audit` prints it in place of the density snapshots' table.
+        Default: none."""
+        return None
+
+    @classmethod
     def strict_on(cls, space: SearchSpace) -> bool:
         """Whether the sampler runs on `space` as published, not as a documented relaxation; the
         paper's tables run a baseline only where it does. Default: yes."""

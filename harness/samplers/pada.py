@@ -271,6 +271,15 @@ class PADASampler(Sampler):
                        "importance_weights": self.opts.importance_weights}
         return out
 
+    @classmethod
+    def audit_schedule(cls, audit: dict) -> tuple[list[str], list[list]] | None:
+        """Its temperature schedule and how far the choice distributions moved, per epoch."""
+        if "pada" not in audit:
+            return None
+        return (["epoch", "path tau", "data tau", "max q / uniform", "data ESS / N"],
+                [[h["epoch"] + 1, h["path_tau"], h["data_tau"], h["q_max_over_uniform"],
+                  h.get("data_ess_fraction")] for h in audit["pada"]["history"]])
+
     def state_dict(self) -> dict:
         return {**super().state_dict(), "q": self.q.tolist(),
                 "norm_estimate": self.norm_estimate.tolist(),

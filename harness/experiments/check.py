@@ -20,6 +20,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.analysis.formatting import fixed
 from harness.errors import DataFileError
 from harness.io import atomic_write_json, check_writable
 from harness.results import ReportDir
@@ -239,9 +240,7 @@ def audit_warnings(summary: dict) -> str:
 
 
 def _f(value, digits: int = 4, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return fixed(value, digits, sign=sign)  # a check's numbers carry 4 decimals
 
 
 def format_exact(rows: list[dict]) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analysis.formatting import fixed
 from harness.errors import DataFileError, HarnessError
 from harness.io import atomic_write_with
 from harness.rundir import RunDir
@@ -129,9 +130,7 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _fmt(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
+    return fixed(value, digits, missing="n/a")  # figures say "n/a" where tables say "-"
 
 
 # ---------------------------------------------------------------------------- Figure 1

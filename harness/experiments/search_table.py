@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.analysis.formatting import fixed
 from harness.errors import HarnessError
 from harness.experiments.arms import arm_of
 from harness.experiments.render import Table
-from harness.experiments.tables import _fmt, write_table
+from harness.experiments.tables import write_table
 from harness.profiles import get_profile
 from harness.results import ReportDir
 from harness.spaces.restricted import RestrictedSpace
@@ -125,9 +126,9 @@ def write_search_table(runs: pd.DataFrame, profile: str, report_dir: Path,
             shown.append({"benchmark": benchmark, "arm": arm, "strategy": strategy,
                           "budget": group[0]["budget"], "seeds": len(group),
                           "networks searched": searched,
-                          "truth accuracy (mean ± std)": f"{_fmt(acc.mean(), 2)} ± {_fmt(std, 2)}",
-                          "true rank (mean)": _fmt(rank.mean(), 1),
-                          "best in benchmark": _fmt(group[0]["truth_best_accuracy"], 2)})
+                          "truth accuracy (mean ± std)": f"{fixed(acc.mean(), 2)} ± {fixed(std, 2)}",
+                          "true rank (mean)": fixed(rank.mean(), 1),
+                          "best in benchmark": fixed(group[0]["truth_best_accuracy"], 2)})
     note = ("Budgets: distinct supernet evaluations for random and evolutionary search, "
             "one-batch evaluations for BSE. On a benchmark that covers only part of its space "
             "(a sampled table), search is restricted to the covered networks ('networks "
@@ -173,8 +174,8 @@ def paired_search(runs: pd.DataFrame, name: str = "search",
             shown.append({"benchmark": benchmark, "strategy": strategy, "arm": arm,
                           "pairs": diff["n_pairs"],
                           "difference (points)": f"{diff['mean_difference']:+.2f}",
-                          "95% t interval": f"[{_fmt(diff['ci_low'], 2)}, "
-                                            f"{_fmt(diff['ci_high'], 2)}]",
+                          "95% t interval": f"[{fixed(diff['ci_low'], 2)}, "
+                                            f"{fixed(diff['ci_high'], 2)}]",
                           "p": "-" if diff["p_value"] is None else f"{diff['p_value']:.2g}",
                           "MDE (80% power) [range], df": mde_text(diff, 2),
                           "verdict": verdict})

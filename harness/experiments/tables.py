@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from harness.analysis.formatting import fixed
 from harness.analysis.intervals import metric_bounds, seed_interval
 from harness.experiments import paper
 from harness.experiments.arms import arm_of
@@ -32,10 +33,6 @@ def _link(text: str, run_dirs: list[str], report_dir: Path) -> str:
     target = first if not os.path.isabs(first) and first.startswith("runs/") and \
         (report_dir / first).exists() else os.path.relpath(first, report_dir)
     return f"[{text}]({target})"
-
-
-def _fmt(value, digits: int = 3) -> str:
-    return "-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
 
 
 def aggregate(results: list[dict], metric: str, group_by: str = "label") -> list[dict]:
@@ -122,7 +119,7 @@ def audit_text(row: dict) -> tuple[str, str, str]:
         flag = (flag + f" ({row['n_tilted']}/{row['n_seeds']} seeds tilted)").strip()
     if row.get("n_tilted_by_noise"):
         flag += f"; **tilted by noise** ({row['n_tilted_by_noise']}/{row['n_seeds']} seeds)"
-    return _fmt(row.get("kl_mean"), 4), _fmt(row.get("effective_fraction_mean"), 3), flag
+    return fixed(row.get("kl_mean"), 4), fixed(row.get("effective_fraction_mean"), 3), flag
 
 
 def reliability_cell(row: dict) -> str:
@@ -130,7 +127,7 @@ def reliability_cell(row: dict) -> str:
     one-batch probe) or for a sampler without a density."""
     if not audited(row["sampler"]):
         return "-"
-    return _fmt(row.get("alpha_reliability_mean"), 2)
+    return fixed(row.get("alpha_reliability_mean"), 2)
 
 
 def write_table(table: Table, report_dir: Path) -> pd.DataFrame:
@@ -159,7 +156,7 @@ def published_section(name: str, what: str, rows: list[dict], profile: str) -> T
 
 def _interval_text(row: dict) -> str:
     kind = "seeds" if row["n_seeds"] > 1 else "bootstrap"
-    return f"[{_fmt(row['ci_low'], 2)}, {_fmt(row['ci_high'], 2)}] ({kind})"
+    return f"[{fixed(row['ci_low'], 2)}, {fixed(row['ci_high'], 2)}] ({kind})"
 
 
 # The paper's benchmark of each space, as its tables report them.
@@ -193,17 +190,17 @@ def table3(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
         shown.append({
             "benchmark": t["benchmark"], "arm": t["arm"], "seeds": t["n_seeds"],
             "archs": t["n_archs"],
-            "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+            "Kendall tau (mean)": _link(fixed(t["mean"]), t["run_dirs"], report_dir),
             "tau 95% interval": _interval_text(t),
-            "Spearman (mean)": _link(_fmt(s["mean"]), s["run_dirs"], report_dir),
+            "Spearman (mean)": _link(fixed(s["mean"]), s["run_dirs"], report_dir),
             "rho 95% interval": _interval_text(s),
-            "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
+            "tau (sampler)": fixed(t.get("sampler_tau"), 3), "KL (nats)": kl,
             "alpha reliability": reliability_cell(t), "eff. N / N": eff,
             "audit": flag})
     notes = [AUDIT_FOOTNOTE]
     notes += ground_truth_ceiling_lines(sorted({t["benchmark"] for t in tau.values()}))
     published = [{"paper's benchmark": PAPER_BENCHMARKS.get(space, space), "arm": arm,
-                  "Kendall tau": _fmt(p[0], 2), "Spearman": _fmt(p[1], 2)}
+                  "Kendall tau": fixed(p[0], 2), "Spearman": fixed(p[1], 2)}
                  for (space, arm), p in paper.TABLE3.items()
                  if any(t["space"] == space for t in tau.values())]
     table = Table("table3", f"Table 3: rank correlation with stand-alone accuracy ({profile} "
@@ -266,10 +263,10 @@ def paired_comparisons(results: list[dict], baseline: str = "uniform",
         shown.append({
             "benchmark": r["benchmark"], "arm": r["arm"], "metric": r["metric"],
             "pairs": r["n_pairs"], "mean difference": f"{r['mean_difference']:+.3f}",
-            "95% t interval": f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+            "95% t interval": f"[{fixed(r['ci_low'])}, {fixed(r['ci_high'])}]",
             "p": "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
             "MDE (80% power) [range], df": mde_text(r), "verdict": r["verdict"],
-            "GT ceiling (Spearman)": _fmt(r.get("gt_ceiling_spearman"), 2), "audit": flag})
+            "GT ceiling (Spearman)": fixed(r.get("gt_ceiling_spearman"), 2), "audit": flag})
     note = ("MDE: the smallest true mean difference this design (pairs, measured SD of the "
             "paired differences) detects with 80% power in a two-sided paired t test at 0.05 "
             "(noncentral t); the range beside it follows from the SD's 95% chi-squared interval "
@@ -290,8 +287,8 @@ def mde_text(row: dict, digits: int = 3) -> str:
     """'0.148 [0.098, 0.301], df 7': the MDE, its range from the SD's interval, its df."""
     if not np.isfinite(row.get("mde_80", np.nan)):
         return "-"
-    return (f"{_fmt(row['mde_80'], digits)} [{_fmt(row['mde_80_low'], digits)}, "
-            f"{_fmt(row['mde_80_high'], digits)}], df {row['mde_df']}")
+    return (f"{fixed(row['mde_80'], digits)} [{fixed(row['mde_80_low'], digits)}, "
+            f"{fixed(row['mde_80_high'], digits)}], df {row['mde_df']}")
 
 
 def paper_gap(run: dict, metric: str):
@@ -355,13 +352,13 @@ def table4(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
                      "paper_kendall": paper.TABLE4.get(estimator), **_audit_columns(t)})
         kl, eff, flag = audit_text(t)
         shown.append({"estimator": estimator, "seeds": t["n_seeds"],
-                      "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+                      "Kendall tau (mean)": _link(fixed(t["mean"]), t["run_dirs"], report_dir),
                       "95% interval": _interval_text(t),
-                      "tau (sampler)": _fmt(t.get("sampler_tau"), 3), "KL (nats)": kl,
+                      "tau (sampler)": fixed(t.get("sampler_tau"), 3), "KL (nats)": kl,
                       "alpha reliability": reliability_cell(t), "eff. N / N": eff,
                       "audit": flag})
     published = [{"paper's benchmark": PAPER_BENCHMARKS["pooling"], "estimator": e,
-                  "Kendall tau": _fmt(v, 2)} for e, v in paper.TABLE4.items()]
+                  "Kendall tau": fixed(v, 2)} for e, v in paper.TABLE4.items()]
     frame = _with_paired(Table("table4", f"Table 4: density estimator, pooling ({profile} "
                                f"profile, {our_dataset(profile)})", pd.DataFrame(rows),
                                pd.DataFrame(shown), [AUDIT_FOOTNOTE],
@@ -418,12 +415,12 @@ def table5(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
         kl, eff, flag = audit_text(t)
         shown.append({"benchmark": t["benchmark"], "temperature": f"{temperature:g}",
                       "seeds": t["n_seeds"],
-                      "Kendall tau (mean)": _link(_fmt(t["mean"]), t["run_dirs"], report_dir),
+                      "Kendall tau (mean)": _link(fixed(t["mean"]), t["run_dirs"], report_dir),
                       "95% interval": _interval_text(t),
                       "KL (nats)": kl,
             "alpha reliability": reliability_cell(t), "eff. N / N": eff, "audit": flag})
     published = [{"paper's benchmark": PAPER_BENCHMARKS["nb-macro"], "temperature": f"{t:g}",
-                  "Kendall tau": _fmt(v, 2)} for t, v in paper.TABLE5.items()]
+                  "Kendall tau": fixed(v, 2)} for t, v in paper.TABLE5.items()]
     frame = _with_paired(Table("table5", f"Table 5: sampling temperature ({profile} profile, "
                                f"{our_dataset(profile)})", pd.DataFrame(rows),
                                pd.DataFrame(shown), [AUDIT_FOOTNOTE],
@@ -478,16 +475,16 @@ def table6(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
             shown.append({"paper epochs (of 300)": paper_epoch,
                           "fraction of training": f"{group['fraction'].iloc[0]:.3f}",
                           "epochs here": group["epochs"].iloc[0], "seeds": len(group),
-                          "Spearman (mean)": _link(_fmt(mean), list(group["run_dir"]), report_dir),
-                          "95% interval": f"[{_fmt(low, 2)}, {_fmt(high, 2)}]",
-                          "per seed": ", ".join(_fmt(v, 2) for v in group["spearman"])})
+                          "Spearman (mean)": _link(fixed(mean), list(group["run_dir"]), report_dir),
+                          "95% interval": f"[{fixed(low, 2)}, {fixed(high, 2)}]",
+                          "per seed": ", ".join(fixed(v, 2) for v in group["spearman"])})
         converged = int(frame["convergence_epoch"].iloc[0])
         notes.append(f"Convergence: the density after {converged} epochs of uniform training at a "
                      f"constant learning rate, a run a third longer than the profile's {length} "
                      "epochs, so no tracked row is the reference itself. Epoch 0 is the untrained "
                      "supernet. The paper's epochs are mapped to the same fraction of training.")
     published = [{"paper's benchmark": PAPER_BENCHMARKS["pooling"],
-                  "warm-up epochs (of 300)": k, "Spearman": _fmt(v, 2)}
+                  "warm-up epochs (of 300)": k, "Spearman": fixed(v, 2)}
                  for k, v in paper.TABLE6.items()]
     write_table(Table("table6", "Table 6: uniform warm-up vs Spearman with the density at "
                       f"convergence ({profile} profile, {our_dataset(profile)})",
@@ -516,8 +513,8 @@ def topk(results: list[dict], profile: str, report_dir: Path) -> pd.DataFrame:
             agg = metrics[metric]
             row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
                 agg["mean"], agg["ci_low"], agg["ci_high"])
-            cells[metric] = (f"{_fmt(agg['mean'], 2)} [{_fmt(agg['ci_low'], 2)}, "
-                             f"{_fmt(agg['ci_high'], 2)}]")
+            cells[metric] = (f"{fixed(agg['mean'], 2)} [{fixed(agg['ci_low'], 2)}, "
+                             f"{fixed(agg['ci_high'], 2)}]")
         rows.append(row)
         shown.append(cells)
     note = ("KD@top-K: Kendall tau among the predicted top K (higher is better). KT@GT-top-K: "
@@ -548,8 +545,8 @@ def nb201_table(results: list[dict], profile: str, report_dir: Path) -> pd.DataF
             a = aggregated[metric][label]
             row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
                 a["mean"], a["ci_low"], a["ci_high"])
-            shown_value = _link(_fmt(a["mean"]), a["run_dirs"], report_dir) \
-                if metric == "kendall_tau" else _fmt(a["mean"])
+            shown_value = _link(fixed(a["mean"]), a["run_dirs"], report_dir) \
+                if metric == "kendall_tau" else fixed(a["mean"])
             cells[metric] = f"{shown_value} {_interval_text(a)}"
         kl, eff, flag = audit_text(t)
         cells.update({"KL (nats)": kl,

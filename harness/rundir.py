@@ -368,6 +368,18 @@ class RunDir:
     def clear_done(self) -> None:
         self.done_path.unlink(missing_ok=True)
 
+    def read_predictions(self):
+        """pred.csv as a DataFrame (keys as text); None when the run has not been evaluated."""
+        import pandas as pd
+
+        if not self.predictions_path.is_file():
+            return None
+        try:
+            return pd.read_csv(self.predictions_path, dtype={"key": str})
+        except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' parser errors too
+            raise DataFileError(f"{self.predictions_path}: unreadable predictions "
+                                f"({exc.__class__.__name__}); evaluate the run again") from None
+
     def write_result(self, result: dict) -> None:
         atomic_write_json(self.result_path, result)
 

@@ -17,7 +17,6 @@ missing.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -120,15 +119,6 @@ def load_snapshots(run_dir: str | os.PathLike) -> list[dict]:
     return sorted(snaps, key=lambda s: s["epoch"])
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise HarnessError(f"{path.parent}: no {path.name} ({what})") from err
-    except (OSError, json.JSONDecodeError) as err:
-        raise HarnessError(f"{path}: unreadable ({err})") from err
-
-
 def _fmt(value, digits: int = 3) -> str:
     return fixed(value, digits, missing="n/a")  # figures say "n/a" where tables say "-"
 
@@ -139,10 +129,10 @@ def _ranked_pairs(result: Mapping, truth) -> pd.DataFrame:
     """(key, truth_rank, supernet_rank) for the networks in both pred.csv and the ground truth."""
     run_dir = Path(str(result.get("run_dir", "")))
     pred_path = RunDir(run_dir).predictions_path
-    if not result.get("run_dir") or not pred_path.is_file():
-        raise HarnessError(f"{run_dir}: no pred.csv (run '{result.get('label', '?')}' has not "
-                           "been evaluated)")
-    pred = pd.read_csv(pred_path, dtype={"key": str})
+    pred = RunDir(run_dir).read_predictions() if result.get("run_dir") else None
+    if pred is None:
+        raise HarnessError(f"{run_dir}: no {RunDir.PREDICTIONS} (run "
+                           f"'{result.get('label', '?')}' has not been evaluated)")
     if not {"key", "supernet_accuracy"} <= set(pred.columns):
         raise HarnessError(f"{pred_path}: needs columns key, supernet_accuracy")
     if not result.get("space"):
@@ -733,13 +723,13 @@ def sampling_frequency(run_dir: str | os.PathLike, out: str | os.PathLike) -> Pa
     snaps = [s for s in load_snapshots(run_dir) if isinstance(s.get("sample_counts"), dict)]
     if snaps:
         return _frequency_heatmap(run_dir, snaps, out)
-    done_path = RunDir(run_dir).done_path
-    if not done_path.is_file():
+    done = RunDir(run_dir).read_done()
+    if done is None:
         raise HarnessError(f"{run_dir}: no sampling counts (neither snapshots with "
-                           "'sample_counts' nor done.json)")
-    totals = _read_json(done_path, "written when training finished").get("sampling_counts")
+                           f"'sample_counts' nor {RunDir.DONE})")
+    totals = done.get("sampling_counts")
     if not totals:
-        raise HarnessError(f"{done_path}: no 'sampling_counts'")
+        raise HarnessError(f"{RunDir(run_dir).done_path}: no 'sampling_counts'")
     return _frequency_bars(run_dir, totals, out)
 
 

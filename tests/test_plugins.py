@@ -106,3 +106,22 @@ def test_the_example_sampler_does_what_its_name_says(site, monkeypatch):
     assert 0.6 * uniform_sd < spreads[0] < 1.4 * uniform_sd  # strength 0 is uniform
     assert spreads == sorted(spreads, reverse=True)  # the stronger, the more even
     assert spreads[2] < 0.3 * uniform_sd and spreads[3] < 0.2 * uniform_sd
+
+
+def test_a_plugin_profile_is_a_profile_like_the_built_in_ones(tmp_path):
+    """A module on HARNESS_PLUGINS registers a profile (the smoke recipe with one seed): `ls`
+    lists it, every command's --profile accepts it, and the experiments size themselves by it."""
+    (tmp_path / "one_seed_profile.py").write_text(
+        "from dataclasses import replace\n"
+        "from harness.profiles import get_profile, register_profile\n"
+        "register_profile(replace(get_profile('smoke'), name='smoke-1seed',\n"
+        "                         description='smoke with one seed', seeds=(0,)))\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HARNESS_PLUGINS": "one_seed_profile"}
+    listed = subprocess.run([sys.executable, "-m", "harness", "ls", "experiments", "--json"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    runs = {e["name"]: e["runs"] for e in json.loads(listed.stdout)}
+    assert runs["table3"]["smoke-1seed"] == 2 and runs["table3"]["smoke"] == 6
+    refused = subprocess.run([sys.executable, "-m", "harness", "train", "--space", "pooling",
+                              "--profile", "smoke-2seed", "--out", tmp_path / "r"],
+                             capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "did you mean 'smoke-1seed'" in refused.stderr

@@ -6,6 +6,7 @@ decides what exists. Plug-ins register into the same registries (harness.plugins
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,28 +33,42 @@ class Registry(Generic[T]):
     # ------------------------------------------------------------------ lazy registration
 
     def _start(self) -> None:
+        """List the provider modules (a package's own modules found without importing it)."""
         if self._pending is not None:
             return
-        self._pending = []
+        pending: list[str] = []
         for name in self._providers:
-            module = importlib.import_module(name)
-            self._pending.append(name)
-            if hasattr(module, "__path__"):  # a package: every public module in it
-                self._pending += [f"{name}.{m.name}" for m in pkgutil.iter_modules(module.__path__)
-                                  if not m.name.startswith("_")]
+            pending.append(name)
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.submodule_search_locations is not None:
+                pending += [f"{name}.{m.name}"
+                            for m in pkgutil.iter_modules(spec.submodule_search_locations)
+                            if not m.name.startswith("_")]
+        self._pending = pending
 
     def _load(self, until: str | None = None) -> None:
-        """Import pending providers: all of them, or until `until` is registered."""
+        """Import pending providers: all of them, or until `until` is registered. A provider that
+        fails to import takes back what it registered and stays pending: every later lookup
+        raises the same error instead of answering without it."""
         self._start()
         while self._pending and (until is None or until not in self._items):
-            importlib.import_module(self._pending.pop(0))
+            module = self._pending[0]
+            before = set(self._items)
+            try:
+                importlib.import_module(module)
+            except BaseException:
+                for name in set(self._items) - before:
+                    del self._items[name]
+                raise
+            if module in self._pending:  # a nested lookup may have taken it already
+                self._pending.remove(module)
 
     # ------------------------------------------------------------------ registering
 
     def register(self, name: str) -> Callable[[T], T]:
+        # Registering imports nothing (a provider registers while it is being imported); a
+        # plug-in that takes a built-in's name is refused when the built-in's module loads.
         def decorator(obj: T) -> T:
-            if self._pending is None:  # a plug-in before any lookup: built-ins first
-                self._load()
             if name in self._items:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._items[name] = obj

@@ -96,11 +96,11 @@ class RunResult:
     metrics: dict = field(default_factory=dict)
     audit: dict | None = None
     extra: dict = field(default_factory=dict)
+    # A read record's own key order, kept on writing (a copy keeps it too).
+    key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     REQUIRED = ("label", "config_hash", "run_dir")
-
-    def __post_init__(self) -> None:
-        self._order: tuple[str, ...] = ()  # a read record's own key order, kept on writing
+    _NOT_RECORDED = ("extra", "key_order")
 
     @classmethod
     def from_dict(cls, record: Mapping, where: str = "result") -> RunResult:
@@ -111,7 +111,7 @@ class RunResult:
         if missing:
             raise DataFileError(f"{where}: not a run result (no {', '.join(missing)}); rerun the "
                                 "reproduction")
-        named = {f.name: f for f in fields(cls) if f.name != "extra"}
+        named = {f.name: f for f in fields(cls) if f.name not in cls._NOT_RECORDED}
         values = {}
         for name, f in named.items():
             if name in record:
@@ -122,17 +122,16 @@ class RunResult:
                 values[name] = f.default_factory()
             else:
                 values[name] = None
-        result = cls(**values, extra={k: v for k, v in record.items() if k not in named})
-        result._order = tuple(record)
-        return result
+        return cls(**values, extra={k: v for k, v in record.items() if k not in named},
+                   key_order=tuple(record))
 
     def to_dict(self) -> dict:
         """The record: a read one in its own key order (so it writes back unchanged), a new one
         in the schema's order, extras last."""
-        named = [f.name for f in fields(self) if f.name != "extra"]
-        if self._order:
-            keys = [*self._order, *(n for n in named if n not in self._order
-                                    and getattr(self, n) not in (None, {}))]
+        named = [f.name for f in fields(self) if f.name not in self._NOT_RECORDED]
+        if self.key_order:
+            keys = [*self.key_order, *(n for n in named if n not in self.key_order
+                                       and getattr(self, n) not in (None, {}))]
         else:
             keys = [*named, *self.extra]
         return {k: getattr(self, k) if k in named else self.extra[k] for k in keys}
@@ -183,13 +182,14 @@ class ReportDir:
     def has_runs(self) -> bool:
         return self.runs_path.is_file()
 
-    def read_runs(self, required: bool = False, fix: str = "rerun the reproduction") -> list[dict]:
+    def read_runs(self, required: bool = False, fix: str = "rerun the reproduction",
+                  missing: str = "no runs list") -> list[dict]:
         """runs.json as a list of result records; [] when absent unless `required` (then one
-        line saying what to run). {"runs": [...]} is read too."""
+        line: `missing`, then what to run). {"runs": [...]} is read too."""
         path = self.runs_path
         if not path.is_file():
             if required:
-                raise DataFileError(f"{path}: no runs list; {fix}")
+                raise DataFileError(f"{path}: {missing}; {fix}")
             return []
         try:
             data = json.loads(path.read_text())

@@ -125,3 +125,22 @@ def test_a_plugin_profile_is_a_profile_like_the_built_in_ones(tmp_path):
                               "--profile", "smoke-2seed", "--out", tmp_path / "r"],
                              capture_output=True, text=True, cwd=tmp_path, env=env)
     assert refused.returncode == 2 and "did you mean 'smoke-1seed'" in refused.stderr
+
+
+def test_a_plugin_run_s_config_reads_without_the_plugin():
+    """A run trained with a plug-in sampler still reads (evaluate, rescore, reports need no
+    sampler) with the same hash; only building its sampler asks for the plug-in."""
+    from harness.errors import UnknownNameError
+    from harness.samplers import build_sampler
+    from harness.spaces import get_space
+    from harness.train.config import RunConfig, resolve_config
+
+    record = resolve_config("pooling", "smoke").to_dict()
+    # (a name no test loads: another test of this session may have loaded least-drawn)
+    record.update(sampler="their-sampler", sampler_options={"strength": 4.0})
+    config = RunConfig.from_dict(record)
+    assert config.to_dict() == record and config.hash() == RunConfig.from_dict(record).hash()
+    with pytest.raises(UnknownNameError, match="unknown sampler 'their-sampler'"):
+        build_sampler(config.sampler, get_space("pooling"), 0, opts=config.sampler_options)
+    with pytest.raises(UnknownNameError):  # a new config of it is refused, not recorded
+        resolve_config("pooling", "smoke", sampler="their-sampler")

@@ -53,8 +53,9 @@ def test_built_ins_are_imported_on_the_first_lookup_only(provider_package):
 def test_a_plugin_registering_first_still_meets_the_built_ins(provider_package):
     from toyreg.base import IMPORTED, THINGS
 
-    THINGS.add("mine", 1)  # before any lookup: the built-ins load first, then the plug-in's
-    assert sorted(IMPORTED) == ["a_reader", "zeta"] and "mine" in THINGS
+    THINGS.add("mine", 1)  # before any lookup: registering imports nothing
+    assert IMPORTED == []
+    assert THINGS.names() == ["derived", "mine", "zeta"]
     with pytest.raises(ValueError, match="registered twice"):
         THINGS.add("zeta", 0)
 
@@ -83,3 +84,29 @@ def test_every_built_in_registry_fills_itself_without_its_package_init():
     samplers, spaces, nets, benchmarks, searches, sections = map(int, out.stdout.split())
     assert samplers >= 5 and spaces == 4 and nets == 4 and benchmarks >= 9
     assert searches == 3 and sections >= 7
+
+
+def test_a_provider_that_fails_to_import_fails_every_lookup(tmp_path, monkeypatch):
+    """Not a silent half registry: the broken module's entries are taken back and every lookup
+    raises its error again (a later fix of the module is then picked up)."""
+    root = tmp_path / "brokenreg"
+    root.mkdir()
+    (root / "__init__.py").write_text("from harness.registry import Registry\n"
+                                      "THINGS = Registry('thing', providers='brokenreg')\n")
+    (root / "good.py").write_text("from brokenreg import THINGS\nTHINGS.add('good', 1)\n")
+    (root / "half.py").write_text("from brokenreg import THINGS\nTHINGS.add('half', 2)\n"
+                                  "raise RuntimeError('half is broken')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        from brokenreg import THINGS
+
+        assert THINGS.get("good") == 1  # found before the broken module is reached
+        for _ in range(2):
+            with pytest.raises(RuntimeError, match="half is broken"):
+                THINGS.names()
+            assert "half" not in THINGS._items
+        (root / "half.py").write_text("from brokenreg import THINGS\nTHINGS.add('half', 2)\n")
+        assert THINGS.get("half") == 2 and THINGS.names() == ["good", "half"]
+    finally:
+        for name in [m for m in sys.modules if m == "brokenreg" or m.startswith("brokenreg.")]:
+            del sys.modules[name]

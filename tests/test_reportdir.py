@@ -44,3 +44,30 @@ def test_tracked_reports_are_refused_from_a_dirty_commit(repo):
 def test_other_folders_are_never_refused(repo, tmp_path):
     guard_tracked_output(repo / "runs" / "reports" / "cpu", commit="abc123-dirty")
     guard_tracked_output(tmp_path / "elsewhere" / "reports", commit="abc123-dirty")
+
+
+def test_run_results_round_trip_every_committed_record_exactly():
+    """RunResult is the schema result.json and runs.json are written from: every committed
+    record reads and writes back unchanged (keys in their order), a new one writes in the
+    schema's order, and a record that is not a run result is refused in one line."""
+    import dataclasses
+    from pathlib import Path
+
+    import pytest
+
+    from harness.errors import DataFileError
+    from harness.results import ReportDir, RunResult
+
+    reports = Path(__file__).resolve().parents[1] / "reports"
+    records = [r for folder in ("smoke", "cpu") for r in ReportDir(reports / folder).read_runs()]
+    assert len(records) > 60
+    for record in records:
+        again = RunResult.from_dict(record).to_dict()
+        assert again == record and list(again) == list(record)
+    copy = dataclasses.replace(RunResult.from_dict(records[0]), seed=7).to_dict()
+    assert list(copy) == list(records[0]) and copy["seed"] == 7
+    fresh = RunResult("pooling/uniform", "smoke", "pooling", "pooling-fmnist", "uniform", {}, 0,
+                      "0123456789ab", "runs/x", 1.0, 2.0, {}).to_dict()
+    assert list(fresh)[:3] == ["label", "profile", "space"] and list(fresh)[-1] == "audit"
+    with pytest.raises(DataFileError, match="no config_hash"):
+        RunResult.from_dict({"label": "a", "run_dir": "x"})

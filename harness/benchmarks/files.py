@@ -47,7 +47,7 @@ class KnownFile:
         return path
 
 
-KNOWN_FILES: Registry[KnownFile] = Registry("ground-truth file")
+KNOWN_FILES: Registry[KnownFile] = Registry("ground-truth file", providers="harness.benchmarks")
 
 
 def known_file(*args, **kwargs) -> KnownFile:

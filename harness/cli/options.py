@@ -30,6 +30,13 @@ class ProfileChoice(click.ParamType):
 
         return "[" + "|".join(profile_names()) + "]"
 
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        from harness.profiles import profile_names
+
+        return [CompletionItem(n) for n in profile_names() if n.startswith(incomplete)]
+
     def convert(self, value, param, ctx):
         from harness.errors import did_you_mean
         from harness.profiles import PROFILES, profile_names

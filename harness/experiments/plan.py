@@ -26,8 +26,9 @@ from harness.results import ReportDir
 
 def read_results(results_dir: Path) -> list[dict]:
     return ReportDir(results_dir).read_runs(
-        required=True, fix="run `nas-harness reproduce EXPERIMENT --profile P` (a pilot with 2 "
-                           "seeds is enough) first, then plan from its folder")
+        required=True, missing="no measured runs to plan from",
+        fix="run `nas-harness reproduce EXPERIMENT --profile P` (a pilot with 2 seeds is enough) "
+            "first")
 
 
 def plan(experiment: str, profile: str, effect: float, results_dir: Path,

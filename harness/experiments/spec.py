@@ -123,6 +123,8 @@ def table3_runs(profile: Profile) -> list[RunSpec]:
             builders.build_table4)
 def table4_runs(profile: Profile) -> list[RunSpec]:
     # The default estimator is inverse mean distance: its runs are Table 3's debiased runs.
+    if "pooling" not in profile.benchmarks:  # a table of the pooling benchmark
+        return []
     return [run(profile, "pooling", "debiased", seed, f"pooling/{estimator}",
                 sampler_options={} if estimator == "inverse_mean_distance" else {"estimator": estimator})
             for estimator in ("inverse_mean_distance", "kde") for seed in profile.seeds]
@@ -130,7 +132,9 @@ def table4_runs(profile: Profile) -> list[RunSpec]:
 
 @experiment("table5", "Table 5: sampling temperature", builders.build_table5)
 def table5_runs(profile: Profile) -> list[RunSpec]:
-    space = "nb-macro" if "nb-macro" in profile.benchmarks else "pooling"
+    space = next((s for s in ("nb-macro", "pooling") if s in profile.benchmarks), None)
+    if space is None:
+        return []
     design = (profile.table5_seeds if profile.table5_seeds is not None
               else {tau: len(profile.seeds) for tau in PAPER_TABLE5_TEMPERATURES})
     return [run(profile, space, "debiased", seed, f"{space}/tau={tau:g}", sampler_options={"tau": tau})
@@ -149,6 +153,8 @@ def table5_runs(profile: Profile) -> list[RunSpec]:
 @experiment("table6", "Table 6: warm-up epochs vs Spearman with the density at convergence",
             builders.build_table6)
 def table6_runs(profile: Profile) -> list[RunSpec]:
+    if "pooling" not in profile.benchmarks:  # tracked on the pooling benchmark
+        return []
     length = profile.table6_length
     total = length + max(1, length // 3)
     tracked = sorted(set(table6_epochs(profile.name).values()))

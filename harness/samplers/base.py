@@ -17,7 +17,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.registry import Registry
 from harness.samplers.audit import chisquare_test, marginal_test
-from harness.samplers.options import SamplerOptions
+from harness.samplers.options import RecordedOptions, SamplerOptions
 from harness.spaces.base import Arch, SearchSpace
 
 
@@ -227,6 +227,14 @@ def parse_sampler_options(name: str, options: SamplerOptions | dict | None) -> S
     """The typed, validated options of sampler `name` (every default filled in; `to_dict()` is
     what a run config records); errors name the option and what it must be."""
     return SAMPLERS.get(name).Options.parse(options, name)
+
+
+def recorded_sampler_options(name: str, options: SamplerOptions | dict | None) -> SamplerOptions:
+    """A recorded config's options: typed when sampler `name` is registered, else kept as
+    recorded (RecordedOptions), so a plug-in's run reads without the plug-in loaded."""
+    if name not in SAMPLERS and not isinstance(options, SamplerOptions):
+        return RecordedOptions(dict(options or {}))
+    return parse_sampler_options(name, options)
 
 
 def resolve_sampler_options(name: str, options: SamplerOptions | dict | None) -> dict:

@@ -205,3 +205,15 @@ class SamplerOptions:
                         "help": f.metadata.get("help", ""),
                         "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None})
         return out
+
+
+@dataclass(frozen=True)
+class RecordedOptions(SamplerOptions):
+    """The recorded options of a sampler that is not registered in this process (a plug-in not
+    loaded): a run's config still reads, hashes and scores; building its sampler needs the
+    plug-in (`--plugin MODULE` or HARNESS_PLUGINS)."""
+
+    values: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)

@@ -81,10 +81,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        from harness.samplers.base import parse_sampler_options
+        from harness.samplers.base import recorded_sampler_options
 
         object.__setattr__(self, "sampler_options",
-                           parse_sampler_options(self.sampler, self.sampler_options))
+                           recorded_sampler_options(self.sampler, self.sampler_options))
 
     def to_dict(self) -> dict:
         record = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -283,9 +283,12 @@ def resolve_config(space: str, profile: str, **overrides: Any) -> RunConfig:
             and isinstance(values.get("warmup_epochs"), int) \
             and isinstance(values.get("epochs"), int) and values["warmup_epochs"] > values["epochs"]:
         values["warmup_epochs"] = max(values["epochs"], 0)
-    # The sampler's options are parsed into its typed options when the config is made (every
-    # default filled in: the hash names the run that actually happens, and a typo fails here
-    # instead of changing the hash alone).
+    # The sampler's typed options, first (every default filled in: the hash names the run that
+    # actually happens, and a typo or an unknown sampler fails here instead of changing the hash).
+    from harness.samplers import parse_sampler_options
+
+    values["sampler_options"] = parse_sampler_options(values.get("sampler", "uniform"),
+                                                      values.get("sampler_options"))
     return RunConfig.from_dict(values)
 
 

@@ -47,9 +47,9 @@ def test_other_folders_are_never_refused(repo, tmp_path):
 
 
 def test_run_results_round_trip_every_committed_record_exactly():
-    """RunResult is the schema a run's result and a report's runs list are written from: every committed
-    record reads and writes back unchanged (keys in their order), a new one writes in the
-    schema's order, and a record that is not a run result is refused in one line."""
+    """RunResult is the schema a run's result and a report's runs list are written from: every
+    committed record reads and writes back unchanged (keys in their order), a new one writes in
+    the schema's order, and a record that is not a run result is refused in one line."""
     import dataclasses
     from pathlib import Path
 

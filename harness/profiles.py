@@ -45,9 +45,9 @@ class Profile:
     benchmarks: Mapping  # Table 3's spaces -> the benchmark each is scored against
     seeds: tuple[int, ...] = (0, 1, 2)
     num_threads: int | None = None  # torch threads a run (outside the config hash); None: torch's
-    # Density-sampler options per space (recompute period, networks computed on a CPU budget).
-    debiased_options: Mapping = field(default_factory=dict)
-    online_options: Mapping = field(default_factory=dict)  # debiased-online's options
+    # Options the profile gives a sampler: {sampler: {space or "*": options}} (a space's entries
+    # win), e.g. the density recompute period and the networks computed on a CPU budget.
+    sampler_defaults: Mapping = field(default_factory=dict)
     # Table 3: the baselines beyond uniform and debiased, paired seeds per space (default: the
     # profile's seeds), seeds of the extra baselines (default: the paired seeds), and extra
     # arms {space: {arm: {"sampler": name, **options}}} paired with uniform.
@@ -71,7 +71,7 @@ class Profile:
     evolution_options: Mapping = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("overrides", "benchmarks", "debiased_options", "online_options",
+        for name in ("overrides", "benchmarks", "sampler_defaults",
                      "table3_seeds", "table3_extra_arms", "table5_seeds", "nb201_benchmarks",
                      "search_budgets", "evolution_options"):
             value = getattr(self, name)
@@ -98,11 +98,8 @@ class Profile:
 
     def sampler_options(self, sampler: str, space: str) -> dict:
         """The options this profile gives a sampler on a space (beside the sampler's defaults)."""
-        if sampler == "debiased":
-            return _thawed(self.debiased_options.get(space, {}))
-        if sampler == "debiased-online":
-            return _thawed(self.online_options)
-        return {}
+        given = self.sampler_defaults.get(sampler, {})
+        return {**_thawed(given.get("*", {})), **_thawed(given.get(space, {}))}
 
     def first_seeds(self, n: int | None) -> tuple[int, ...]:
         return tuple(self.seeds) if n is None else tuple(self.seeds)[:n]
@@ -148,12 +145,14 @@ register_profile(Profile(
         "mobilenet": {"resize": 32, "width_mult": 0.25, "net_options": {"stem_stride": 1}},
     },
     benchmarks={"pooling": "pooling-fmnist"},
-    debiased_options={"nb-macro": {"max_archs": 64, "recompute_every": 1},
-                      "nb201": {"max_archs": 32, "recompute_every": 1}},
-    # Short runs: observe often enough that the prototypes (k=8, initialised from 32
-    # observations) are ready after warm-up; each observation is one forward + backward of 16
-    # probe images (about 3% of a 128-image step at observe_every=4).
-    online_options={"observe_every": 4, "probe_images": 16, "refresh_every": 20},
+    sampler_defaults={
+        "debiased": {"nb-macro": {"max_archs": 64, "recompute_every": 1},
+                     "nb201": {"max_archs": 32, "recompute_every": 1}},
+        # Short runs: observe often enough that the prototypes (k=8, initialised from 32
+        # observations) are ready after warm-up; each observation is one forward + backward of
+        # 16 probe images (about 3% of a 128-image step at observe_every=4).
+        "debiased-online": {"*": {"observe_every": 4, "probe_images": 16, "refresh_every": 20}},
+    },
     table3_baselines=(),
     table5_seeds={},  # no Table 5 in CI
     table6_length=3,
@@ -202,10 +201,12 @@ register_profile(Profile(
     #   paper's 2); a recompute takes 118 s against 0.09 s a step, about +90% on a debiased run
     #   (every 2 epochs was +860%).
     # - NB-201 (6,466 distinct cells): a seeded subset, as NB-Macro.
-    debiased_options={"pooling": {"recompute_every": 6},
-                      "nb-macro": {"max_archs": 256, "recompute_every": 20},
-                      "nb201": {"max_archs": 256, "recompute_every": 20}},
-    online_options={"observe_every": 4, "probe_images": 16, "refresh_every": 20},
+    sampler_defaults={
+        "debiased": {"pooling": {"recompute_every": 6},
+                     "nb-macro": {"max_archs": 256, "recompute_every": 20},
+                     "nb201": {"max_archs": 256, "recompute_every": 20}},
+        "debiased-online": {"*": {"observe_every": 4, "probe_images": 16, "refresh_every": 20}},
+    },
     # From `nas-harness plan`: pooling needs about 8 pairs for a gap of 0.1. The extra baselines
     # get two seeds: labelled with their MDE, not read.
     table3_seeds={"pooling": 8, "nb-macro": 3},
@@ -250,7 +251,7 @@ register_profile(Profile(
                       "batch_size": 512, "lr": 0.1, "weight_decay": 4e-5, "resize": 224},
     },
     benchmarks={"pooling": "pooling", "nb-macro": "nb-macro"},
-    debiased_options={"nb-macro": {"recompute_every": 25}},
+    sampler_defaults={"debiased": {"nb-macro": {"recompute_every": 25}}},
     table6_length=300,
     nb201_benchmarks={"nb201-cifar10": "cifar10", "nb201-cifar100": "cifar100",
                       "nb201-imagenet16": "imagenet16-120"},

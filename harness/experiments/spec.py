@@ -65,18 +65,19 @@ def experiment(name: str, title: str, build: Callable, uses: tuple = (),
     return decorator
 
 
+# Options every table run of a sampler starts from: per-epoch figure tracking costs forward and
+# backward passes, and only the Table 6 / Figure 2 runs ask for it.
+TABLE_RUN_OPTIONS = {"debiased": {"figure_archs": 0, "track_density_during_warmup": False}}
+
+
 def run(profile: Profile | str, space: str, sampler: str, seed: int, label: str,
         **options) -> RunSpec:
     """One run of `profile`: its overrides for `space`, its options for `sampler`, then
     `sampler_options` and `options` on top."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    sampler_options = profile.sampler_options(sampler, space)
-    if sampler == "debiased":
-        # Per-epoch figure tracking costs forward/backward passes; only the Table 6 / Figure 2
-        # runs ask for it.
-        sampler_options = {"figure_archs": 0, "track_density_during_warmup": False,
-                           **sampler_options}
-    sampler_options.update(options.pop("sampler_options", {}))
+    sampler_options = {**TABLE_RUN_OPTIONS.get(sampler, {}),
+                       **profile.sampler_options(sampler, space),
+                       **options.pop("sampler_options", {})}
     if sampler == "uniform":
         # Keep the warm-up checkpoint the paired density runs of this seed fork from.
         warmup = options.get("warmup_epochs") or profile.run_overrides(space).get(
